@@ -1,0 +1,56 @@
+"""The model policy: a real model decodes every runnable thread, one token per step, all
+threads in one batched backend call."""
+from __future__ import annotations
+
+from mplm_bench.backends.base import Backend
+from mplm_bench.runtime import protocol
+from mplm_bench.runtime.thread import Thread
+
+
+class ModelPolicy:
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.tokenizer = backend.tokenizer
+        self._fed: dict[int, int] = {}  # thread id -> tokens of its context already in KV
+        self._last_step: dict[int, int] = {}  # for round-robin when threads outnumber slots
+        self._step = 0
+
+    def _batch(self, runnable: list[Thread]) -> list[Thread]:
+        if len(runnable) <= self.backend.n_slots:
+            return runnable
+        ordered = sorted(runnable, key=lambda t: (self._last_step.get(t.id, -1), t.id))
+        return ordered[: self.backend.n_slots]
+
+    def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
+        batch = self._batch(runnable)
+        feeds = {}
+        for thread in batch:
+            if thread.at_boundary:  # a new segment starts: grammar state back to its root
+                self.backend.reset_sampler(thread.id)
+                thread.at_boundary = False
+            context = thread.tokens + thread.pending
+            feeds[thread.id] = context[self._fed.get(thread.id, 0):]
+        sampled = self.backend.step(feeds)
+        self._step += 1
+        completed = []
+        for thread in batch:
+            self._fed[thread.id] = thread.context_len
+            self._last_step[thread.id] = self._step
+            token = sampled[thread.id]
+            thread.pending.append(token)
+            text = self.tokenizer.decode(thread.pending)
+            if token == self.tokenizer.eos or protocol.find_action_end(text) is not None:
+                completed.append((thread, text))
+        return 1, completed
+
+    def cancel(self, thread: Thread) -> None:
+        pass  # thread.pending already holds every token decoded
+
+    def on_fork(self, parent: Thread, child: Thread) -> None:
+        self.backend.fork(parent.id, child.id)
+        self._fed[child.id] = self._fed.get(parent.id, 0)
+
+    def on_end(self, thread: Thread) -> None:
+        self.backend.release(thread.id)
+        self._fed.pop(thread.id, None)
+        self._last_step.pop(thread.id, None)

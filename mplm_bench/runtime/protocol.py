@@ -1,0 +1,145 @@
+"""The one definition of the action syntax: formatter, parser, stop detection, GBNF grammar.
+
+A thread writes *segments*: any number of free lines (its reasoning), then exactly one
+action line, which ends the segment:
+
+    @answer <payload>          CoT, FJ, MPLM: the thread's final answer; it finishes
+    @fork <task> | <task> ...  FJ: one child per task, each a KV copy of this context
+    @join                      FJ: wait until every child returned; results are inserted
+    @return <payload>          FJ child: hand the result to the parent and finish
+    @send <to>[,<to>...] <payload>   MPLM: message one or several threads by name
+    @recv                      MPLM: wait for a message (delivered ones are inserted)
+    @exit                      MPLM: finish without an answer
+
+The runtime inserts lines that start with "<< " (messages, join results, a child's task):
+
+    << <sender>: <payload>
+
+Free lines must not start with "@" (that marks an action), payloads are one line, and fork
+tasks hold no "|".
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ACTION_MARK = "@"
+INSERT_MARK = "<< "
+FORK_SEPARATOR = " | "
+NAME_PATTERN = r"[A-Za-z0-9_.#-]+"  # thread names: cells "r3c4", unit-digit threads "b2#7"
+_NAME = re.compile(NAME_PATTERN)
+
+VERBS_WITH_PAYLOAD = frozenset({"answer", "return", "fork", "send"})
+VERBS_BARE = frozenset({"join", "recv", "exit"})
+VERBS = VERBS_WITH_PAYLOAD | VERBS_BARE
+
+
+class ProtocolError(ValueError):
+    """Text that does not follow the action syntax."""
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: str
+    payload: str = ""  # answer/return/send payload; fork: unused
+    targets: tuple[str, ...] = ()  # send: recipient names; fork: child tasks
+
+
+def format_action(action: Action) -> str:
+    """The action line, newline included."""
+    verb = action.verb
+    if verb in VERBS_BARE:
+        return f"@{verb}\n"
+    if verb == "fork":
+        return f"@fork {FORK_SEPARATOR.join(action.targets)}\n"
+    if verb == "send":
+        head = f"@send {','.join(action.targets)}"
+        return f"{head} {action.payload}\n" if action.payload else f"{head}\n"
+    return f"@{verb} {action.payload}\n"
+
+
+def format_insert(sender: str, payload: str) -> str:
+    """A line the runtime inserts into a thread's context (message, join result, fork task)."""
+    return f"{INSERT_MARK}{sender}: {payload}\n"
+
+
+def find_action_end(text: str) -> int | None:
+    """Index just past the first complete action line of a segment, or None if none yet.
+
+    A model decodes until this returns an index; characters after it (the rest of the
+    last token) stay in the context but are not read."""
+    start = 0
+    while True:
+        newline = text.find("\n", start)
+        if newline < 0:
+            return None
+        if text.startswith(ACTION_MARK, start):
+            return newline + 1
+        start = newline + 1
+
+
+def parse_segment(text: str) -> Action:
+    """The action that ends a segment (its first action line)."""
+    end = find_action_end(text)
+    if end is None:
+        raise ProtocolError("segment has no complete action line")
+    line_start = text.rfind("\n", 0, end - 1) + 1
+    return parse_action(text[line_start:end - 1])
+
+
+def parse_action(line: str) -> Action:
+    """Parse one action line (without its newline)."""
+    if not line.startswith(ACTION_MARK):
+        raise ProtocolError(f"not an action line: {line[:40]!r}")
+    verb, _, rest = line[1:].partition(" ")
+    if verb in VERBS_BARE:
+        if rest.strip():
+            raise ProtocolError(f"@{verb} takes nothing, got {rest[:40]!r}")
+        return Action(verb)
+    if verb == "fork":
+        return Action("fork", targets=_parse_fork_tasks(rest))
+    if verb == "send":
+        names, _, payload = rest.partition(" ")
+        return Action("send", payload, _parse_names(names))
+    if verb in VERBS_WITH_PAYLOAD:
+        return Action(verb, rest)
+    raise ProtocolError(f"unknown action @{verb[:20]}")
+
+
+def _parse_fork_tasks(rest: str) -> tuple[str, ...]:
+    tasks = tuple(rest.split(FORK_SEPARATOR))
+    if not rest or any(not task.strip() for task in tasks):
+        raise ProtocolError("@fork needs one or more non-empty tasks separated by ' | '")
+    return tasks
+
+
+def _parse_names(text: str) -> tuple[str, ...]:
+    names = tuple(text.split(","))
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise ProtocolError(f"bad recipient name {name[:40]!r}")
+    return names
+
+
+def grammar(verbs: frozenset[str] | set[str]) -> str:
+    """GBNF for one segment using only `verbs`: free lines, then one action line.
+
+    It enforces syntax only; it carries no task knowledge (DESIGN.md)."""
+    alternatives = []
+    for verb in sorted(verbs):
+        if verb in VERBS_BARE:
+            alternatives.append(f'"@{verb}"')
+        elif verb == "send":
+            alternatives.append('"@send " name ("," name)* (" " payload)?')
+        elif verb == "fork":
+            alternatives.append('"@fork " task (" | " task)*')
+        else:
+            alternatives.append(f'"@{verb} " payload')
+    return "\n".join([
+        "root ::= line* action \"\\n\"",
+        'line ::= ([^@\\n] [^\\n]*)? "\\n"',
+        f"action ::= {' | '.join(alternatives)}",
+        "name ::= [A-Za-z0-9_.#-]+",
+        "payload ::= [^\\n]*",
+        "task ::= [^|\\n]+",
+    ]) + "\n"

@@ -1,0 +1,305 @@
+"""The event loop: advance runnable threads together, apply their actions, deliver messages.
+
+Time is counted in decode steps ("ticks"): every runnable thread advances one token per
+step, so the final tick is the critical path. A policy reports how many steps passed and
+which segments completed; the oracle jumps the clock to the next completion, a model
+policy decodes one step at a time.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Protocol, Sequence
+
+from mplm_bench.backends.base import Tokenizer
+from mplm_bench.runtime import protocol
+from mplm_bench.runtime.protocol import Action, ProtocolError
+from mplm_bench.runtime.thread import Message, RunStatus, Thread, ThreadSpec, ThreadState
+
+
+class Policy(Protocol):
+    """What writes a thread's next segment."""
+
+    tokenizer: Tokenizer
+
+    def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
+        """Advance runnable threads; return (decode steps taken, completed segments).
+        A completed thread's segment tokens are in thread.pending."""
+
+    def on_fork(self, parent: Thread, child: Thread) -> None:
+        """`child` was made as a copy of `parent` (before its task line was inserted)."""
+
+    def on_end(self, thread: Thread) -> None:
+        """`thread` finished; free what it held."""
+
+    def cancel(self, thread: Thread) -> None:
+        """The run ends mid-segment: leave the tokens decoded so far in thread.pending."""
+
+
+@dataclass(frozen=True)
+class Budgets:
+    max_tokens: int = 2_000_000  # generated tokens, all threads
+    window: int = 1_000_000  # tokens per thread context
+    max_threads: int = 20_000
+    wall_s: float = 3600.0  # seconds
+
+
+@dataclass
+class Accounting:
+    """Running totals of one run (tokens unless named otherwise)."""
+
+    generated_tokens: int = 0
+    prefill_tokens: int = 0
+    kv_copied_tokens: int = 0
+    peak_thread_context: int = 0
+    peak_live_kv: int = 0
+    max_concurrent: int = 0
+    messages: int = 0  # delivered messages and join results
+    message_tokens: int = 0
+    dropped_messages: int = 0  # sent to a thread that had already finished
+
+
+@dataclass
+class RunOutcome:
+    status: RunStatus | None  # None: the run ended normally; the task decides solved/wrong
+    detail: str
+    answers: dict[str, str]
+    threads: list[Thread]
+    accounting: Accounting
+    ticks: int  # decode steps: the critical path
+    wall_s: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class _Stop(Exception):
+    def __init__(self, status: RunStatus, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class Scheduler:
+    def __init__(
+        self,
+        specs: Sequence[ThreadSpec],
+        verbs: frozenset[str],
+        policy: Policy,
+        budgets: Budgets = Budgets(),
+        answer_complete: Callable[[dict[str, str]], bool] = lambda answers: False,
+        on_step: Callable[[int], None] | None = None,
+    ):
+        self.verbs = verbs
+        self.policy = policy
+        self.budgets = budgets
+        self.answer_complete = answer_complete  # lets a run stop once its answer is out
+        self.on_step = on_step  # progress hook: called with the tokens generated this step
+        self.acc = Accounting()
+        self.tick = 0
+        self.threads: list[Thread] = []
+        self.by_name: dict[str, Thread] = {}
+        self.answers: dict[str, str] = {}
+        self._encode = lru_cache(maxsize=1 << 16)(lambda text: tuple(policy.tokenizer.encode(text)))
+        for spec in specs:
+            self._start_root(spec)
+
+    # ---- building contexts -------------------------------------------------------------
+    def _start_root(self, spec: ThreadSpec) -> Thread:
+        thread = self._new_thread(spec.name, spec.role, parent=None)
+        bos = self.policy.tokenizer.bos
+        prompt = ([bos] if bos is not None else []) + list(self._encode(spec.prompt))
+        thread.tokens.extend(prompt)
+        thread.prompt_tokens = len(prompt)
+        self.acc.prefill_tokens += len(prompt)
+        return thread
+
+    def _new_thread(self, name: str, role: str, parent: int | None) -> Thread:
+        if len(self.threads) >= self.budgets.max_threads:
+            raise _Stop(RunStatus.BUDGET_EXHAUSTED, f"more than {self.budgets.max_threads} threads")
+        if name in self.by_name:
+            raise _Stop(RunStatus.PROTOCOL_ERROR, f"two threads named {name!r}")
+        thread = Thread(id=len(self.threads), name=name, role=role, parent=parent, started_at=self.tick)
+        self.threads.append(thread)
+        self.by_name[name] = thread
+        return thread
+
+    def _insert(self, thread: Thread, sender: str, payload: str) -> int:
+        tokens = self._encode(protocol.format_insert(sender, payload))
+        thread.tokens.extend(tokens)
+        thread.inserted_tokens += len(tokens)
+        self.acc.prefill_tokens += len(tokens)
+        thread.news.append(Message(sender, payload, self.tick))
+        return len(tokens)
+
+    def _deliver_mailbox(self, thread: Thread) -> None:
+        while thread.mailbox:
+            message = thread.mailbox.popleft()
+            self.acc.messages += 1
+            self.acc.message_tokens += self._insert(thread, message.sender, message.payload)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        start = time.monotonic()
+        status, detail = None, ""
+        try:
+            self._loop(start)
+        except _Stop as stop:
+            status, detail = stop.status, stop.detail
+        except Exception as error:  # a backend failure is a status, never a crash
+            status, detail = RunStatus.ERROR, f"{type(error).__name__}: {error}"
+        if status is None:
+            status, detail = self._quiescent_status()
+        self._finish_all()
+        return RunOutcome(status, detail, dict(self.answers), self.threads, self.acc,
+                          self.tick, time.monotonic() - start)
+
+    def _loop(self, start: float) -> None:
+        while not self.answer_complete(self.answers):
+            runnable = [t for t in self.threads if t.state is ThreadState.RUNNABLE]
+            if not runnable:
+                return
+            for thread in runnable:
+                if thread.at_boundary and thread.mailbox:
+                    self._deliver_mailbox(thread)
+            self.acc.max_concurrent = max(self.acc.max_concurrent, len(runnable))
+            generated_before = self._generated_now()
+            steps, completed = self.policy.advance(runnable)
+            self.tick += steps
+            self._measure()
+            for thread, text in sorted(completed, key=lambda pair: pair[0].id):
+                self._complete_segment(thread, text)
+            self._check_budgets(start)
+            if self.on_step is not None:
+                self.on_step(self._generated_now() - generated_before)
+
+    def _generated_now(self) -> int:
+        return self.acc.generated_tokens + sum(len(t.pending) for t in self.threads if t.pending)
+
+    def _measure(self) -> None:
+        live = [t for t in self.threads if t.live]
+        for thread in live:
+            if thread.context_len > self.budgets.window:
+                raise _Stop(RunStatus.CONTEXT_OVERFLOW,
+                            f"thread {thread.name} reached {thread.context_len} tokens "
+                            f"(window {self.budgets.window})")
+        self.acc.peak_thread_context = max(self.acc.peak_thread_context,
+                                           max((t.context_len for t in live), default=0))
+        self.acc.peak_live_kv = max(self.acc.peak_live_kv, sum(t.context_len for t in live))
+
+    def _check_budgets(self, start: float) -> None:
+        self._measure()
+        if self._generated_now() > self.budgets.max_tokens:
+            raise _Stop(RunStatus.BUDGET_EXHAUSTED,
+                        f"generated more than {self.budgets.max_tokens} tokens")
+        if time.monotonic() - start > self.budgets.wall_s:
+            raise _Stop(RunStatus.TIMEOUT, f"ran longer than {self.budgets.wall_s:g} s")
+
+    def _quiescent_status(self) -> tuple[RunStatus | None, str]:
+        if self.answer_complete(self.answers):
+            return None, ""
+        blocked = [t.name for t in self.threads if t.state in (ThreadState.RECV, ThreadState.JOIN)]
+        if blocked:
+            return RunStatus.DEADLOCK, f"{len(blocked)} threads blocked, none runnable (e.g. {blocked[0]})"
+        return None, "every thread finished"
+
+    def _finish_all(self) -> None:
+        """End the run: segments in progress stay in their contexts (they are in the KV)."""
+        for thread in self.threads:
+            if thread.live:
+                self.policy.cancel(thread)
+            if thread.pending:
+                self.acc.generated_tokens += len(thread.pending)
+                thread.generated_tokens += len(thread.pending)
+                thread.tokens.extend(thread.pending)
+                thread.pending = []
+            if thread.live:
+                self._end(thread, "cancelled")
+        self.acc.peak_thread_context = max([self.acc.peak_thread_context]
+                                           + [len(t.tokens) for t in self.threads])
+
+    # ---- actions --------------------------------------------------------------------------
+    def _complete_segment(self, thread: Thread, text: str) -> None:
+        thread.generated_tokens += len(thread.pending)
+        self.acc.generated_tokens += len(thread.pending)
+        thread.tokens.extend(thread.pending)
+        thread.pending = []
+        thread.segments += 1
+        thread.at_boundary = True
+        thread.news = []
+        try:
+            action = protocol.parse_segment(text)
+        except ProtocolError as error:
+            raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {thread.name}: {error}") from None
+        if action.verb not in self.verbs:
+            raise _Stop(RunStatus.PROTOCOL_ERROR,
+                        f"thread {thread.name}: @{action.verb} is not part of this paradigm")
+        unasked, thread.unasked_news = thread.unasked_news, False
+        getattr(self, f"_do_{action.verb}")(thread, action)
+        if action.verb == "exit" and unasked:
+            thread.preempted = True
+        if thread.state is ThreadState.RUNNABLE and thread.mailbox:
+            thread.unasked_news = True  # delivered before its next segment, unasked
+
+    def _end(self, thread: Thread, how: str) -> None:
+        thread.state = ThreadState.DONE
+        thread.end = how
+        thread.ended_at = self.tick
+        thread.mailbox.clear()
+        self.policy.on_end(thread)
+
+    def _do_answer(self, thread: Thread, action: Action) -> None:
+        thread.answer = action.payload
+        self.answers[thread.name] = action.payload
+        self._end(thread, "answer")
+
+    def _do_exit(self, thread: Thread, action: Action) -> None:
+        self._end(thread, "exit")
+
+    def _do_send(self, thread: Thread, action: Action) -> None:
+        for name in action.targets:
+            target = self.by_name.get(name)
+            if target is None:
+                raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {thread.name}: no thread named {name!r}")
+            if not target.live:
+                self.acc.dropped_messages += 1
+                continue
+            target.mailbox.append(Message(thread.name, action.payload, self.tick))
+            if target.state is ThreadState.RECV:
+                target.state = ThreadState.RUNNABLE
+
+    def _do_recv(self, thread: Thread, action: Action) -> None:
+        if not thread.mailbox:
+            thread.state = ThreadState.RECV
+
+    def _do_fork(self, thread: Thread, action: Action) -> None:
+        for task in action.targets:
+            child = self._new_thread(f"{thread.name}.{thread.children}", "child", parent=thread.id)
+            thread.children += 1
+            child.tokens = list(thread.tokens)
+            child.copied_tokens = len(child.tokens)
+            self.acc.kv_copied_tokens += len(child.tokens)
+            self.policy.on_fork(thread, child)
+            thread.unjoined.append(child.id)
+            self._insert(child, "task", task)
+
+    def _do_join(self, thread: Thread, action: Action) -> None:
+        if all(child in thread.returned for child in thread.unjoined):
+            self._insert_join_results(thread)
+        else:
+            thread.state = ThreadState.JOIN
+
+    def _insert_join_results(self, parent: Thread) -> None:
+        for child_id in parent.unjoined:
+            self.acc.messages += 1
+            self.acc.message_tokens += self._insert(parent, self.threads[child_id].name,
+                                                    parent.returned.pop(child_id))
+        parent.unjoined = []
+        parent.state = ThreadState.RUNNABLE
+
+    def _do_return(self, thread: Thread, action: Action) -> None:
+        if thread.parent is None:
+            raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {thread.name}: @return without a parent")
+        parent = self.threads[thread.parent]
+        parent.returned[thread.id] = action.payload
+        self._end(thread, "return")
+        if parent.state is ThreadState.JOIN and all(c in parent.returned for c in parent.unjoined):
+            self._insert_join_results(parent)

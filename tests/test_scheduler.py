@@ -1,0 +1,122 @@
+"""Runtime semantics with a scripted policy and a character tokenizer (1 char = 1 token)."""
+from mplm_bench.paradigms import FORK_JOIN, MPLM
+from mplm_bench.policies.scripted import ScriptedProgram, scripted_policy
+from mplm_bench.runtime.scheduler import Budgets, Scheduler
+from mplm_bench.runtime.thread import RunStatus, ThreadSpec
+
+
+def run(programs, verbs=MPLM.verbs, budgets=Budgets(), prompts=None, complete=lambda a: False):
+    specs = [ThreadSpec(name, "t", (prompts or {}).get(name, f"P{name}\n")) for name in programs]
+    scheduler = Scheduler(specs, verbs, scripted_policy(programs), budgets, answer_complete=complete)
+    return scheduler.run()
+
+
+def by_name(outcome):
+    return {t.name: t for t in outcome.threads}
+
+
+def assert_accounting_invariant(outcome):
+    acc = outcome.accounting
+    for t in outcome.threads:
+        assert len(t.tokens) == t.prompt_tokens + t.copied_tokens + t.inserted_tokens + t.generated_tokens
+    assert sum(len(t.tokens) for t in outcome.threads) == (
+        acc.prefill_tokens + acc.kv_copied_tokens + acc.generated_tokens)
+
+
+def test_messages_are_delivered_in_send_order():
+    outcome = run({
+        "a": ScriptedProgram(["@send c one\n"]),  # 11 chars: completes at tick 11
+        "b": ScriptedProgram(["xxxxxxxx\n@send c two\n"]),  # completes at tick 20
+        "c": ScriptedProgram(["@recv\n", "@recv\n", lambda news: f"@answer {len(news)}\n"]),
+    })
+    c = by_name(outcome)["c"]
+    text = "".join(chr(tok) for tok in c.tokens)
+    assert text.index("<< a: one\n") < text.index("<< b: two\n")
+    assert c.answer == "1"  # each recv woke on one message: the third segment saw none new
+    assert outcome.status is None and outcome.accounting.messages == 2
+    assert_accounting_invariant(outcome)
+
+
+def test_a_peer_message_stops_a_worker_early():
+    long_step = "w" * 30 + "\n@send w busy\n"
+    worker = ScriptedProgram([lambda news: "@exit\n" if news else long_step] * 10)
+    outcome = run({
+        "w": worker,
+        "finder": ScriptedProgram(["@send w found\n", "@answer done\n"]),
+    }, prompts={"w": "Pw\n", "finder": "Pf\n"})
+    w = by_name(outcome)["w"]
+    assert w.preempted and w.end == "exit"
+    # the worker finished its first segment (its own send delivered back to itself comes later)
+    # then saw "found" at the boundary and exited: 2 segments, not 10
+    assert w.segments == 2
+    assert sum(t.preempted for t in outcome.threads) == 1
+    assert_accounting_invariant(outcome)
+
+
+def test_fork_copies_the_parent_context_and_join_inserts_results_in_order():
+    child = ScriptedProgram([lambda news: f"@return got {news[0].payload}\n"])
+    root = ScriptedProgram(["@fork x | yy\n", "@join\n",
+                            lambda news: "@answer " + ",".join(m.payload for m in news) + "\n"],
+                           child=child)
+    outcome = run({"root": root}, verbs=FORK_JOIN.verbs, prompts={"root": "Proot\n"})
+    threads = by_name(outcome)
+    assert threads["root"].answer == "got x,got yy"
+    copied = len("Proot\n@fork x | yy\n")
+    assert threads["root.0"].copied_tokens == copied and threads["root.1"].copied_tokens == copied
+    assert outcome.accounting.kv_copied_tokens == 2 * copied
+    child_text = "".join(chr(t) for t in threads["root.1"].tokens)
+    assert child_text == "Proot\n@fork x | yy\n<< task: yy\n@return got yy\n"
+    assert_accounting_invariant(outcome)
+
+
+def test_critical_path_counts_parallel_steps_once():
+    outcome = run({"a": ScriptedProgram(["@answer 1\n"]), "b": ScriptedProgram(["@answer 22\n"])})
+    assert outcome.ticks == len("@answer 22\n")
+    assert outcome.accounting.generated_tokens == len("@answer 1\n") + len("@answer 22\n")
+    assert outcome.accounting.max_concurrent == 2
+
+
+def test_all_blocked_is_a_deadlock():
+    outcome = run({"a": ScriptedProgram(["@recv\n"]), "b": ScriptedProgram(["@recv\n"])})
+    assert outcome.status is RunStatus.DEADLOCK
+    assert_accounting_invariant(outcome)
+
+
+def test_token_budget():
+    outcome = run({"a": ScriptedProgram(["x" * 50 + "\n@answer 1\n"])}, budgets=Budgets(max_tokens=20))
+    assert outcome.status is RunStatus.BUDGET_EXHAUSTED
+
+
+def test_context_overflow():
+    outcome = run({"a": ScriptedProgram(["x" * 50 + "\n@answer 1\n"])}, budgets=Budgets(window=30))
+    assert outcome.status is RunStatus.CONTEXT_OVERFLOW
+    assert "thread a" in outcome.detail
+
+
+def test_thread_budget():
+    root = ScriptedProgram(["@fork a | b | c\n", "@join\n", "@answer x\n"])
+    outcome = run({"root": root}, verbs=FORK_JOIN.verbs, budgets=Budgets(max_threads=3))
+    assert outcome.status is RunStatus.BUDGET_EXHAUSTED
+
+
+def test_protocol_errors_are_statuses():
+    assert run({"a": ScriptedProgram(["@jump\n"])}).status is RunStatus.PROTOCOL_ERROR
+    assert run({"a": ScriptedProgram(["@fork x\n"])}).status is RunStatus.PROTOCOL_ERROR  # not MPLM
+    unknown = run({"a": ScriptedProgram(["@send nobody hi\n"])})
+    assert unknown.status is RunStatus.PROTOCOL_ERROR and "nobody" in unknown.detail
+
+
+def test_messages_to_finished_threads_are_dropped():
+    outcome = run({"a": ScriptedProgram(["@answer 1\n"]),
+                   "b": ScriptedProgram(["xxxxxxxxxxxxxxxx\n@send a late\n"])})
+    assert outcome.accounting.dropped_messages == 1 and outcome.accounting.messages == 0
+
+
+def test_run_stops_once_the_answer_is_complete():
+    outcome = run({"a": ScriptedProgram(["@answer 1\n"]), "b": ScriptedProgram(["x" * 99 + "\n@exit\n"])},
+                  complete=lambda answers: "a" in answers)
+    assert outcome.status is None
+    assert by_name(outcome)["b"].end == "cancelled"
+    assert by_name(outcome)["b"].generated_tokens == len("@answer 1\n")  # decoded until the stop
+    assert outcome.ticks == len("@answer 1\n")
+    assert_accounting_invariant(outcome)
