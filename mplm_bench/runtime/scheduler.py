@@ -98,6 +98,8 @@ class Scheduler:
         self.threads: list[Thread] = []
         self.by_name: dict[str, Thread] = {}
         self.answers: dict[str, str] = {}
+        self.runnable: dict[int, Thread] = {}  # by id, in creation order within a step
+        self.live_kv = 0  # tokens in live threads' committed contexts (pending excluded)
         self._encode = lru_cache(maxsize=1 << 16)(lambda text: tuple(policy.tokenizer.encode(text)))
         for spec in specs:
             self._start_root(spec)
@@ -110,6 +112,7 @@ class Scheduler:
         thread.tokens.extend(prompt)
         thread.prompt_tokens = len(prompt)
         self.acc.prefill_tokens += len(prompt)
+        self.live_kv += len(prompt)
         return thread
 
     def _new_thread(self, name: str, role: str, parent: int | None) -> Thread:
@@ -120,13 +123,22 @@ class Scheduler:
         thread = Thread(id=len(self.threads), name=name, role=role, parent=parent, started_at=self.tick)
         self.threads.append(thread)
         self.by_name[name] = thread
+        self.runnable[thread.id] = thread
         return thread
+
+    def _set_state(self, thread: Thread, state: ThreadState) -> None:
+        if state is ThreadState.RUNNABLE:
+            self.runnable[thread.id] = thread
+        else:
+            self.runnable.pop(thread.id, None)
+        thread.state = state
 
     def _insert(self, thread: Thread, sender: str, payload: str) -> int:
         tokens = self._encode(protocol.format_insert(sender, payload))
         thread.tokens.extend(tokens)
         thread.inserted_tokens += len(tokens)
         self.acc.prefill_tokens += len(tokens)
+        self.live_kv += len(tokens)
         thread.news.append(Message(sender, payload, self.tick))
         return len(tokens)
 
@@ -154,7 +166,7 @@ class Scheduler:
 
     def _loop(self, start: float) -> None:
         while not self.answer_complete(self.answers):
-            runnable = [t for t in self.threads if t.state is ThreadState.RUNNABLE]
+            runnable = sorted(self.runnable.values(), key=lambda t: t.id)
             if not runnable:
                 return
             for thread in runnable:
@@ -172,18 +184,20 @@ class Scheduler:
                 self.on_step(self._generated_now() - generated_before)
 
     def _generated_now(self) -> int:
-        return self.acc.generated_tokens + sum(len(t.pending) for t in self.threads if t.pending)
+        # only runnable threads can hold a segment in progress
+        return self.acc.generated_tokens + sum(len(t.pending) for t in self.runnable.values())
 
     def _measure(self) -> None:
-        live = [t for t in self.threads if t.live]
-        for thread in live:
-            if thread.context_len > self.budgets.window:
+        # contexts grow only in runnable threads (blocked ones get inserts when they wake)
+        longest = max(self.runnable.values(), key=lambda t: t.context_len, default=None)
+        if longest is not None:
+            if longest.context_len > self.budgets.window:
                 raise _Stop(RunStatus.CONTEXT_OVERFLOW,
-                            f"thread {thread.name} reached {thread.context_len} tokens "
+                            f"thread {longest.name} reached {longest.context_len} tokens "
                             f"(window {self.budgets.window})")
-        self.acc.peak_thread_context = max(self.acc.peak_thread_context,
-                                           max((t.context_len for t in live), default=0))
-        self.acc.peak_live_kv = max(self.acc.peak_live_kv, sum(t.context_len for t in live))
+            self.acc.peak_thread_context = max(self.acc.peak_thread_context, longest.context_len)
+        pending = sum(len(t.pending) for t in self.runnable.values())
+        self.acc.peak_live_kv = max(self.acc.peak_live_kv, self.live_kv + pending)
 
     def _check_budgets(self, start: float) -> None:
         self._measure()
@@ -210,6 +224,7 @@ class Scheduler:
                 self.acc.generated_tokens += len(thread.pending)
                 thread.generated_tokens += len(thread.pending)
                 thread.tokens.extend(thread.pending)
+                self.live_kv += len(thread.pending)
                 thread.pending = []
             if thread.live:
                 self._end(thread, "cancelled")
@@ -221,6 +236,7 @@ class Scheduler:
         thread.generated_tokens += len(thread.pending)
         self.acc.generated_tokens += len(thread.pending)
         thread.tokens.extend(thread.pending)
+        self.live_kv += len(thread.pending)
         thread.pending = []
         thread.segments += 1
         thread.at_boundary = True
@@ -240,7 +256,8 @@ class Scheduler:
             thread.unasked_news = True  # delivered before its next segment, unasked
 
     def _end(self, thread: Thread, how: str) -> None:
-        thread.state = ThreadState.DONE
+        self._set_state(thread, ThreadState.DONE)
+        self.live_kv -= len(thread.tokens)
         thread.end = how
         thread.ended_at = self.tick
         thread.mailbox.clear()
@@ -264,11 +281,11 @@ class Scheduler:
                 continue
             target.mailbox.append(Message(thread.name, action.payload, self.tick))
             if target.state is ThreadState.RECV:
-                target.state = ThreadState.RUNNABLE
+                self._set_state(target, ThreadState.RUNNABLE)
 
     def _do_recv(self, thread: Thread, action: Action) -> None:
         if not thread.mailbox:
-            thread.state = ThreadState.RECV
+            self._set_state(thread, ThreadState.RECV)
 
     def _do_fork(self, thread: Thread, action: Action) -> None:
         for task in action.targets:
@@ -277,6 +294,7 @@ class Scheduler:
             child.tokens = list(thread.tokens)
             child.copied_tokens = len(child.tokens)
             self.acc.kv_copied_tokens += len(child.tokens)
+            self.live_kv += len(child.tokens)
             self.policy.on_fork(thread, child)
             thread.unjoined.append(child.id)
             self._insert(child, "task", task)
@@ -285,7 +303,7 @@ class Scheduler:
         if all(child in thread.returned for child in thread.unjoined):
             self._insert_join_results(thread)
         else:
-            thread.state = ThreadState.JOIN
+            self._set_state(thread, ThreadState.JOIN)
 
     def _insert_join_results(self, parent: Thread) -> None:
         for child_id in parent.unjoined:
@@ -293,7 +311,7 @@ class Scheduler:
             self.acc.message_tokens += self._insert(parent, self.threads[child_id].name,
                                                     parent.returned.pop(child_id))
         parent.unjoined = []
-        parent.state = ThreadState.RUNNABLE
+        self._set_state(parent, ThreadState.RUNNABLE)
 
     def _do_return(self, thread: Thread, action: Action) -> None:
         if thread.parent is None:

@@ -1,0 +1,31 @@
+"""Tables over results rows (pandas)."""
+from __future__ import annotations
+
+import pandas as pd
+
+# (column, heading) of the per-paradigm summary, medians unless named otherwise
+SUMMARY_COLUMNS = [
+    ("solved_pct", "solved %"),
+    ("peak_thread_context", "peak ctx"),
+    ("generated_tokens", "generated"),
+    ("prefill_tokens", "prefill"),
+    ("kv_copied_tokens", "KV copied"),
+    ("critical_path_tokens", "critical path"),
+    ("threads", "threads"),
+    ("messages", "messages"),
+    ("wall_s", "wall s"),
+]
+
+
+def summarize(rows: list[dict]) -> pd.DataFrame:
+    """One row per (task, size, paradigm): solved % and medians of the cost metrics."""
+    frame = pd.DataFrame(rows)
+    frame["solved_pct"] = (frame["status"] == "solved") * 100.0
+    metrics = [name for name, _ in SUMMARY_COLUMNS]
+    grouped = frame.groupby(["task", "size", "paradigm"], sort=False)
+    table = grouped[metrics].median()
+    table["solved_pct"] = grouped["solved_pct"].mean()
+    table["runs"] = grouped.size()
+    table["statuses"] = grouped["status"].agg(lambda s: ", ".join(
+        f"{name} {count}" for name, count in s.value_counts().items()))
+    return table.reset_index()

@@ -1,0 +1,96 @@
+"""The command line: each command is a thin wrapper over a library call."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mplm_bench import console
+from mplm_bench.runtime.scheduler import Budgets
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Benchmark message passing, chain-of-thought and fork-join reasoning.")
+run_app = typer.Typer(no_args_is_help=True, help="Run a task under the three paradigms.")
+bench_app = typer.Typer(no_args_is_help=True, help="Speed benchmarks (commands, not tests).")
+app.add_typer(run_app, name="run")
+app.add_typer(bench_app, name="bench")
+
+MODEL_HELP = "known model name (see `mplm-bench models`) or path to a GGUF file"
+
+
+@run_app.command("sudoku")
+def run_sudoku(
+    size: int = typer.Option(9, help="side n of the n x n grid: 4, 9, 16 or 25"),
+    paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
+    policy: str = typer.Option("model", help="model (decode with the model) or oracle"),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    instances: int = typer.Option(3, min=1, help="puzzles to run"),
+    seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
+    difficulty: str = typer.Option("singles", help="singles (no search needed) or search"),
+    puzzles: Optional[Path] = typer.Option(None, help="puzzle file instead of generated puzzles"),
+    out: Optional[Path] = typer.Option(None, help="results folder [default: results/<run-id>]"),
+    resume: bool = typer.Option(False, help="skip instance x paradigm rows already in --out"),
+    max_tokens: int = typer.Option(20000, help="budget: generated tokens per run, all threads"),
+    window: int = typer.Option(0, help="per-thread context limit in tokens [0: --ctx for the "
+                                       "model policy, unlimited for the oracle]"),
+    max_threads: int = typer.Option(5000, help="budget: threads per run"),
+    timeout: float = typer.Option(600.0, help="budget: seconds per run"),
+    temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
+    grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
+    ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
+    seq_max: int = typer.Option(64, help="threads resident in the KV cache at once"),
+    threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
+    n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
+    main_gpu: int = typer.Option(0, help="GPU index for the model"),
+    flash_attn: Optional[bool] = typer.Option(None, "--flash-attn/--no-flash-attn",
+                                              help="flash attention [default: llama.cpp auto]"),
+) -> None:
+    """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
+    from mplm_bench.runner import RunConfig
+    from mplm_bench.tasks.sudoku import SudokuTask
+
+    limit = window or (ctx if policy == "model" else Budgets().window)
+    config = RunConfig(
+        task="sudoku", size=size, paradigms=paradigms.split(","), policy=policy, model=model,
+        instances=instances, seed=seed, out=str(out or console.default_out("sudoku")), resume=resume,
+        budgets=Budgets(max_tokens, limit, max_threads, timeout), temperature=temperature,
+        grammar=grammar, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
+        backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
+                     main_gpu=main_gpu, flash_attn=flash_attn),
+    )
+    console.guarded(lambda: console.run_and_show(
+        SudokuTask(), lambda task: task.instances(size, instances, seed, difficulty, puzzles), config))
+
+
+@app.command("models")
+def models() -> None:
+    """The default model, the known models, and how to use any GGUF file."""
+    console.show_models()
+
+
+@app.command("tasks")
+def tasks() -> None:
+    """The tasks and their options."""
+    console.show_tasks()
+
+
+@bench_app.command("decode")
+def bench_decode(
+    threads: str = typer.Option("1,8,32", help="comma-separated batch widths (threads)"),
+    tokens: int = typer.Option(64, min=4, help="tokens decoded per thread"),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    cpu_threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
+    n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU"),
+) -> None:
+    """Runtime decode tokens/s beside a minimal raw llama.cpp batched loop, and their ratio."""
+    console.guarded(lambda: console.show_bench_decode(threads, tokens, model, cpu_threads,
+                                                      n_gpu_layers))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

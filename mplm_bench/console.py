@@ -1,0 +1,136 @@
+"""What the commands show on the terminal: Rich progress bars and tables, one-line errors."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mplm_bench.analyze import SUMMARY_COLUMNS, summarize
+from mplm_bench.backends.base import BackendError
+from mplm_bench.metrics import ResultRow
+from mplm_bench.models import DEFAULT_MODEL, KNOWN_MODELS, MODEL_ENV, ModelFileError
+from mplm_bench.paradigms import PARADIGMS, parse_paradigms
+from mplm_bench.results import ResultsError, new_run_id
+from mplm_bench.tasks.base import TaskInputError
+
+# a pipe or a log gets a wide table rather than Rich's 80-column default
+stdout = Console(width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True)
+USER_ERRORS = (TaskInputError, ModelFileError, BackendError, ResultsError)
+
+
+def guarded(action: Callable[[], None]) -> None:
+    """Bad input: one clear line on stderr and exit code 2, never a traceback."""
+    try:
+        action()
+    except USER_ERRORS as error:
+        stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        stderr.print("interrupted: finished rows are saved; rerun with --resume", markup=False)
+        sys.exit(130)
+
+
+def default_out(task: str) -> Path:
+    return Path("results") / new_run_id(task)
+
+
+class RichReporter:
+    """Progress over instances x paradigms, with the decode rate in tokens/s."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task_id = progress.add_task("runs", total=1, tokens=0)
+        self.generated = 0  # tokens, this command
+
+    def begin(self, total: int, done: int) -> None:
+        self.progress.update(self.task_id, total=total, completed=done)
+
+    def tokens(self, count: int) -> None:
+        self.generated += count
+        self.progress.update(self.task_id, tokens=self.generated)
+
+    def row(self, row: ResultRow) -> None:
+        self.progress.update(self.task_id, advance=1,
+                             description=f"{row.instance_id} {row.paradigm}: {row.status}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[tokens]} tok"), TimeElapsedColumn(),
+                    console=stderr, transient=False)
+
+
+def run_and_show(task, make_instances: Callable, config) -> None:
+    from mplm_bench.runner import prepare_run, run_benchmark
+
+    try:
+        paradigms = parse_paradigms(",".join(config.paradigms))
+    except ValueError as error:
+        raise TaskInputError(str(error)) from None
+    if config.policy not in ("model", "oracle"):
+        raise TaskInputError(f"--policy must be model or oracle, got {config.policy!r}")
+    instances = make_instances(task)
+    prepared = prepare_run(config)
+    with _progress() as progress:
+        rows = run_benchmark(task, instances, paradigms, config, prepared, RichReporter(progress))
+    show_summary(rows, f"{task.name}, policy {config.policy}")
+    stdout.print(f"results: {config.out}/results.jsonl", markup=False, highlight=False)
+
+
+def show_summary(rows: list[dict], title: str) -> None:
+    table = Table(title=title)
+    for heading in ["size", "paradigm", *[h for _, h in SUMMARY_COLUMNS], "statuses"]:
+        table.add_column(heading, justify="left" if heading in ("paradigm", "statuses") else "right")
+    for record in summarize(rows).to_dict("records"):
+        cells = [str(record["size"]), record["paradigm"]]
+        cells += [_fmt(record[name]) for name, _ in SUMMARY_COLUMNS]
+        table.add_row(*cells, record["statuses"])
+    stdout.print(table)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:.2f}"
+
+
+def show_models() -> None:
+    table = Table(title="models")
+    for heading in ("name", "PyPI package", "file", "about"):
+        table.add_column(heading)
+    for model in KNOWN_MODELS.values():
+        table.add_row(model.name, model.package, model.filename, model.note)
+    stdout.print(table)
+    stdout.print(f"default: {DEFAULT_MODEL} (override with --model or ${MODEL_ENV}); "
+                 "any GGUF file works: --model path/to/model.gguf", markup=False)
+
+
+def show_tasks() -> None:
+    table = Table(title="tasks")
+    for heading in ("task", "command", "about"):
+        table.add_column(heading)
+    table.add_row("sudoku", "mplm-bench run sudoku --size 4|9|16|25",
+                  "generated puzzles with one solution, or --puzzles FILE")
+    stdout.print(table)
+    stdout.print("paradigms: " + ", ".join(f"{p.name} ({p.title})" for p in PARADIGMS.values()),
+                 markup=False)
+
+
+def show_bench_decode(widths: str, tokens: int, model: str | None, cpu_threads: int,
+                      n_gpu_layers: int) -> None:
+    from mplm_bench.bench import bench_decode
+
+    try:
+        width_list = [int(w) for w in widths.split(",")]
+    except ValueError:
+        raise TaskInputError(f"--threads takes comma-separated integers, got {widths!r}") from None
+    table = Table(title=f"decode throughput, {tokens} tokens per thread")
+    for heading in ("threads", "runtime tok/s", "raw llama.cpp tok/s", "ratio"):
+        table.add_column(heading, justify="right")
+    for row in bench_decode(width_list, tokens, model, cpu_threads, n_gpu_layers):
+        table.add_row(str(row.width), f"{row.runtime_tok_s:,.1f}", f"{row.raw_tok_s:,.1f}",
+                      f"{row.ratio:.2f}")
+    stdout.print(table)

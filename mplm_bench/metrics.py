@@ -1,0 +1,77 @@
+"""One results row per instance x paradigm, built from a run's outcome (DESIGN.md, Metrics)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mplm_bench.runtime.scheduler import RunOutcome
+from mplm_bench.runtime.thread import RunStatus
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    schema_version: int
+    task: str
+    size: int
+    instance_id: str
+    paradigm: str
+    policy: str
+    model: str
+    seed: int
+    status: str
+    correct: bool
+    detail: str
+    generated_tokens: int  # sampled, all threads
+    prefill_tokens: int  # prompts, delivered messages, join results, fork task lines
+    kv_copied_tokens: int  # shared into children by fork copies, not recomputed
+    peak_thread_context: int  # largest context of any thread at any time
+    peak_live_kv: int  # largest sum of live threads' contexts at any time
+    critical_path_tokens: int  # batched decode steps
+    threads: int
+    max_concurrent: int  # most threads runnable in one step
+    preempted: int  # threads that exited right after a peer's unasked message
+    messages: int  # delivered messages and join results
+    message_tokens: int
+    dropped_messages: int  # sent to threads that had already finished
+    wall_s: float  # seconds
+    decode_tok_s: float  # generated tokens per second of wall time
+
+    def key(self) -> tuple[str, str]:
+        return (self.instance_id, self.paradigm)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide_status(outcome: RunOutcome, answer: str | None, correct: bool) -> RunStatus:
+    """The runtime's own status if it stopped the run, else what the verifier says."""
+    if outcome.status is not None:
+        return outcome.status
+    return RunStatus.SOLVED if correct else RunStatus.WRONG
+
+
+def make_row(outcome: RunOutcome, status: RunStatus, correct: bool, **identity) -> ResultRow:
+    acc = outcome.accounting
+    wall = round(outcome.wall_s, 4)
+    return ResultRow(
+        schema_version=SCHEMA_VERSION,
+        status=status.value,
+        correct=correct,
+        detail=outcome.detail,
+        generated_tokens=acc.generated_tokens,
+        prefill_tokens=acc.prefill_tokens,
+        kv_copied_tokens=acc.kv_copied_tokens,
+        peak_thread_context=acc.peak_thread_context,
+        peak_live_kv=acc.peak_live_kv,
+        critical_path_tokens=outcome.ticks,
+        threads=len(outcome.threads),
+        max_concurrent=acc.max_concurrent,
+        preempted=sum(t.preempted for t in outcome.threads),
+        messages=acc.messages,
+        message_tokens=acc.message_tokens,
+        dropped_messages=acc.dropped_messages,
+        wall_s=wall,
+        decode_tok_s=round(acc.generated_tokens / outcome.wall_s, 1) if outcome.wall_s > 0 else 0.0,
+        **identity,
+    )

@@ -1,0 +1,114 @@
+"""The results folder: run.json (config and versions) and results.jsonl, one row per line,
+appended and flushed as each row finishes so an interrupted run loses nothing."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from mplm_bench import __version__
+from mplm_bench.metrics import SCHEMA_VERSION, ResultRow
+
+RUN_FILE = "run.json"
+ROWS_FILE = "results.jsonl"
+
+
+class ResultsError(Exception):
+    """The output folder cannot be used (unwritable, or a results file is corrupt)."""
+
+
+def new_run_id(task: str) -> str:
+    return f"{task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ResultsError(f"cannot write to output folder {out}: {error.strerror or error}") from None
+    return out
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=5)
+        return done.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_run_record(out: Path, config: dict, model: dict | None) -> None:
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "config": config,
+        "seed": config.get("seed"),
+        "model": model,
+        "versions": {
+            "mplm_bench": __version__,
+            "llama_cpp_python": _version("llama-cpp-python"),
+            "python": platform.python_version(),
+        },
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+    }
+    (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def read_rows(out: Path) -> list[dict]:
+    """Rows already written; a torn last line (an interrupted write) is dropped."""
+    path = out / ROWS_FILE
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # the run was killed mid-write
+            raise ResultsError(f"{path}:{number}: not a JSON line") from None
+    return rows
+
+
+def truncate_torn_tail(out: Path) -> None:
+    """Rewrite results.jsonl without a torn last line, so appends start on a fresh line."""
+    path = out / ROWS_FILE
+    if path.exists():
+        rows = read_rows(out)
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+class RowWriter:
+    def __init__(self, out: Path):
+        self.handle = (out / ROWS_FILE).open("a", encoding="utf-8")
+
+    def write(self, row: ResultRow) -> None:
+        self.handle.write(json.dumps(asdict(row)) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        self.handle.close()

@@ -1,0 +1,131 @@
+"""Run a task's instances under each paradigm with one policy, writing a row per run."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from mplm_bench.backends.base import BackendConfig, SamplingConfig
+from mplm_bench.metrics import ResultRow, decide_status, make_row
+from mplm_bench.models import resolve_model, sha256_file
+from mplm_bench.paradigms import Paradigm
+from mplm_bench.policies.model import ModelPolicy
+from mplm_bench.policies.oracle import OraclePolicy
+from mplm_bench.results import (RowWriter, prepare_dir, read_rows, truncate_torn_tail,
+                                write_run_record)
+from mplm_bench.runtime import protocol
+from mplm_bench.runtime.scheduler import Budgets, Policy, Scheduler
+from mplm_bench.tasks.base import Instance, Task
+
+POLICIES = ("model", "oracle")
+
+
+@dataclass
+class RunConfig:
+    task: str
+    size: int
+    paradigms: list[str]
+    policy: str = "model"
+    model: str | None = None  # known name or GGUF path; None = default
+    instances: int = 3
+    seed: int = 0
+    out: str = "results"
+    resume: bool = False
+    budgets: Budgets = field(default_factory=Budgets)
+    backend: dict = field(default_factory=dict)  # BackendConfig fields but model_path
+    temperature: float = 0.0
+    grammar: bool = False  # constrain each segment's syntax with the protocol's GBNF
+    task_options: dict = field(default_factory=dict)
+
+
+class Reporter(Protocol):
+    def begin(self, total: int, done: int) -> None: ...
+    def tokens(self, count: int) -> None: ...
+    def row(self, row: ResultRow) -> None: ...
+
+
+class _PolicyFactory:
+    """Makes a policy per run; the model (and its backend) load once per command."""
+
+    def __init__(self, config: RunConfig, model_path: Path):
+        self.config, self.model_path = config, model_path
+        self._backends: dict[frozenset, object] = {}
+
+    def tokenizer(self):
+        from mplm_bench.backends.llamacpp import load_tokenizer
+        return load_tokenizer(str(self.model_path))
+
+    def make(self, programs: Callable[[], dict], verbs: frozenset[str]) -> Policy:
+        if self.config.policy == "oracle":
+            return OraclePolicy(self.tokenizer(), programs())
+        if verbs not in self._backends:  # the grammar depends on the paradigm's verbs
+            self._backends[verbs] = self._backend(verbs)
+        return ModelPolicy(self._backends[verbs])
+
+    def _backend(self, verbs: frozenset[str]):
+        from mplm_bench.backends.llamacpp import LlamaCppBackend
+        grammar = protocol.grammar(verbs) if self.config.grammar else None
+        sampling = SamplingConfig(self.config.temperature, self.config.seed, grammar=grammar)
+        backend_config = BackendConfig(model_path=str(self.model_path), **self.config.backend)
+        return LlamaCppBackend(backend_config, sampling)
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+
+
+def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _PolicyFactory,
+            config: RunConfig, on_tokens: Callable[[int], None]) -> ResultRow:
+    setup = task.setup(instance, paradigm)
+    policy = factory.make(setup.programs, paradigm.verbs)
+    scheduler = Scheduler(setup.specs, paradigm.verbs, policy, config.budgets,
+                          answer_complete=lambda answers: setup.answer_from(answers) is not None,
+                          on_step=on_tokens)
+    outcome = scheduler.run()
+    answer = setup.answer_from(outcome.answers)
+    correct = answer is not None and outcome.status is None and setup.check(answer)
+    status = decide_status(outcome, answer, correct)
+    return make_row(outcome, status, correct, task=task.name, size=instance.size,
+                    instance_id=instance.id, paradigm=paradigm.name, policy=config.policy,
+                    model=factory.model_path.name, seed=config.seed)
+
+
+@dataclass
+class PreparedRun:
+    out: Path
+    model_path: Path
+    done: dict[tuple[str, str], dict]  # (instance_id, paradigm) -> row already written
+
+
+def prepare_run(config: RunConfig) -> PreparedRun:
+    """Check the output folder and the model before any work starts (bad input: exit 2)."""
+    out = prepare_dir(Path(config.out))
+    model_path = resolve_model(config.model)
+    done = {}
+    if config.resume:
+        truncate_torn_tail(out)
+        done = {(row["instance_id"], row["paradigm"]): row for row in read_rows(out)}
+    return PreparedRun(out, model_path, done)
+
+
+def run_benchmark(task: Task, instances: Sequence[Instance], paradigms: Sequence[Paradigm],
+                  config: RunConfig, prepared: PreparedRun, reporter: Reporter) -> list[dict]:
+    """Run every instance x paradigm not already in the folder; returns all rows."""
+    model_path, done = prepared.model_path, prepared.done
+    write_run_record(prepared.out, asdict(config),
+                     {"path": str(model_path), "sha256": sha256_file(model_path)})
+    factory = _PolicyFactory(config, model_path)
+    writer = RowWriter(prepared.out)
+    rows = list(done.values())
+    todo = [(i, p) for i in instances for p in paradigms if (i.id, p.name) not in done]
+    reporter.begin(len(todo) + len(done), len(done))
+    try:
+        for instance, paradigm in todo:
+            row = run_one(task, instance, paradigm, factory, config, reporter.tokens)
+            writer.write(row)
+            rows.append(row.to_dict())
+            reporter.row(row)
+    finally:
+        writer.close()
+        factory.close()
+    return rows

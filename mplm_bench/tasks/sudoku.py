@@ -1,0 +1,147 @@
+"""Sudoku: instances, prompts per paradigm, and their reference programs.
+
+Thread layouts (DESIGN.md):
+- CoT: one thread `main` with the whole board writes deductions and answers the grid.
+- FJ: a root `main` with the board forks a child per open unit each round and joins
+  their findings, until the grid is full.
+- MPLM: a thread per blank cell (`r3c4`) whose prompt holds only its peers' givens, and a
+  thread per (unit, missing digit) (`b2#7`) that tracks which cells of its unit can still
+  take the digit. Every context stays O(n).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, Paradigm
+from mplm_bench.runtime.thread import ThreadSpec
+from mplm_bench.tasks import sudoku_grid as grid
+from mplm_bench.tasks import sudoku_oracle as oracle
+from mplm_bench.tasks.base import RunSetup, TaskInputError, check_choice, single_answer
+
+ROOT = "main"
+DIFFICULTIES = ("singles", "search")
+
+
+def _grid_form(n: int) -> str:
+    if n <= 9:
+        return f"{n * n} characters, digits 1-{n}, row by row"
+    return f"{n * n} comma-separated numbers 1-{n}, row by row"
+
+
+def _board(puzzle: grid.Puzzle) -> str:
+    n = puzzle.size
+    rows, cols = grid.box_shape(n)
+    blank = "'.' is blank" + ("; values are comma-separated" if n > 9 else "")
+    return (f"Sudoku {n}x{n}, boxes {rows}x{cols} numbered b1..b{n} row by row; {blank}.\n"
+            + "\n".join(grid.format_rows(n, puzzle.cells)) + "\n")
+
+
+def cot_prompt(puzzle: grid.Puzzle) -> str:
+    return (_board(puzzle)
+            + "Find cells one by one, a line each: r<row>c<col>=<digit>. Then give the grid:\n"
+            + f"@answer <{_grid_form(puzzle.size)}>\n")
+
+
+def fork_join_prompt(puzzle: grid.Puzzle) -> str:
+    return (_board(puzzle)
+            + "Work in rounds. Fork a child per unit that has blanks: @fork r1 | c1 | b1 ...\n"
+            + "A child settles the cells of its unit that have one candidate left, or are the one "
+            + "place left for a digit, and returns them: @return r<row>c<col>=<digit> ... (or none).\n"
+            + "Then @join; the results follow. When the grid is full: "
+            + f"@answer <{_grid_form(puzzle.size)}>\n")
+
+
+def cell_prompt(puzzle: grid.Puzzle, index: int) -> str:
+    n = puzzle.size
+    name = grid.cell_name(n, index)
+    row, col, box = grid.cell_units(n, index)
+    givens = " ".join(f"{grid.cell_name(n, i)}={puzzle.cells[i]}"
+                      for i in grid.peers(n, index) if puzzle.cells[i])
+    return (f"Sudoku {n}x{n}, boxes {'x'.join(map(str, grid.box_shape(n)))}. "
+            f"You are cell {name} in {row}, {col}, {box}.\n"
+            f"Givens among your peers: {givens or 'none'}\nOther peers are blank.\n"
+            "Tell each unit-digit thread <unit>#<d> still waiting on a digit d you rule out: "
+            f"@send {row}#d,{col}#d {name}!d. Then @recv. A peer's X=v rules v out. "
+            f"When one digit v is left, or a unit thread says {name}=v: "
+            f"@send <blank peers and waiting unit threads> {name}=v, then @answer v.\n")
+
+
+def unit_digit_prompt(n: int, unit: str, digit: int, open_cells: list[str]) -> str:
+    return (f"Sudoku {n}x{n}. You are {unit}#{digit}: where digit {digit} goes in unit {unit}.\n"
+            f"Open cells: {' '.join(open_cells)}\n"
+            f"Drop a cell that says X!{digit} or X=v (v not {digit}); @exit on X={digit}. "
+            f"When one open cell X is left: @send X X={digit}, then @exit. Otherwise @recv.\n")
+
+
+class SudokuTask:
+    name = "sudoku"
+
+    def instances(self, size: int, count: int, seed: int, difficulty: str = "singles",
+                  path: Path | None = None) -> list[grid.Puzzle]:
+        """`count` puzzles from `path`, or generated with seeds seed, seed+1, ..."""
+        if path is not None:
+            try:
+                return grid.load_puzzles(path)[:count]
+            except grid.PuzzleFormatError as error:
+                raise TaskInputError(str(error)) from None
+        check_choice(size, grid.SIZES, "--size")
+        if difficulty not in DIFFICULTIES:
+            raise TaskInputError(f"--difficulty must be one of {', '.join(DIFFICULTIES)}")
+        return [grid.generate(size, seed + k, difficulty) for k in range(count)]
+
+    def setup(self, puzzle: grid.Puzzle, paradigm: Paradigm) -> RunSetup:
+        builders = {COT.name: self._cot, FORK_JOIN.name: self._fork_join, MPLM.name: self._mplm}
+        return builders[paradigm.name](puzzle)
+
+    def _check(self, puzzle: grid.Puzzle):
+        def check(answer: str) -> bool:
+            try:
+                size, cells = grid.parse_grid(answer.strip())
+            except grid.PuzzleFormatError:
+                return False
+            return size == puzzle.size and grid.verify(puzzle, cells)
+        return check
+
+    def _cot(self, puzzle: grid.Puzzle) -> RunSetup:
+        spec = ThreadSpec(ROOT, "main", cot_prompt(puzzle))
+        return RunSetup([spec], lambda: {ROOT: oracle.CotProgram(puzzle)},
+                        single_answer(ROOT), self._check(puzzle))
+
+    def _fork_join(self, puzzle: grid.Puzzle) -> RunSetup:
+        spec = ThreadSpec(ROOT, "main", fork_join_prompt(puzzle))
+        return RunSetup([spec],
+                        lambda: {ROOT: oracle.ForkJoinRoot(puzzle.size, list(puzzle.cells))},
+                        single_answer(ROOT), self._check(puzzle))
+
+    def _mplm(self, puzzle: grid.Puzzle) -> RunSetup:
+        n, cells = puzzle.size, puzzle.cells
+        blanks = [i for i in range(n * n) if cells[i] == 0]
+        specs = [ThreadSpec(grid.cell_name(n, i), "cell", cell_prompt(puzzle, i)) for i in blanks]
+        unit_threads = []  # (unit, digit, open cell names)
+        for unit, members in grid.units(n):
+            open_cells = [grid.cell_name(n, i) for i in members if cells[i] == 0]
+            present = {cells[i] for i in members}
+            for digit in range(1, n + 1):
+                if open_cells and digit not in present:
+                    unit_threads.append((unit, digit, open_cells))
+        specs += [ThreadSpec(f"{u}#{d}", "unit-digit", unit_digit_prompt(n, u, d, o))
+                  for u, d, o in unit_threads]
+
+        def programs() -> dict:
+            found = {grid.cell_name(n, i): oracle.CellProgram(
+                n, i, {p: cells[p] for p in grid.peers(n, i) if cells[p]}) for i in blanks}
+            found.update({f"{u}#{d}": oracle.UnitDigitProgram(d, set(o)) for u, d, o in unit_threads})
+            return found
+
+        names = [grid.cell_name(n, i) for i in blanks]
+
+        def answer_from(answers: dict[str, str]) -> str | None:
+            if len(answers) < len(names) or any(name not in answers for name in names):
+                return None
+            filled = list(cells)
+            for index, name in zip(blanks, names):
+                value = answers[name].strip()
+                filled[index] = int(value) if value.isdigit() else 0
+            return grid.format_grid(n, filled)
+
+        return RunSetup(specs, programs, answer_from, self._check(puzzle))

@@ -1,0 +1,96 @@
+"""The command line as a user meets it: results files, resume, and one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from mplm_bench.cli import app
+from mplm_bench.results import ROWS_FILE
+
+RUNNER = CliRunner()
+
+
+def invoke(*args):
+    return RUNNER.invoke(app, list(args))
+
+
+def oracle_run(out, *extra):
+    return invoke("run", "sudoku", "--size", "4", "--policy", "oracle", "--instances", "2",
+                  "--out", str(out), *extra)
+
+
+def rows_without_timing(path):
+    rows = [json.loads(line) for line in (path / ROWS_FILE).read_text().splitlines()]
+    for row in rows:
+        row.pop("wall_s"), row.pop("decode_tok_s")
+    return rows
+
+
+def test_oracle_run_writes_results_and_run_record(tmp_path):
+    result = oracle_run(tmp_path)
+    assert result.exit_code == 0, result.output
+    rows = rows_without_timing(tmp_path)
+    assert [(r["instance_id"], r["paradigm"]) for r in rows] == [
+        (f"n4-s{k}-singles", p) for k in (0, 1) for p in ("mplm", "cot", "fj")]
+    assert all(r["status"] == "solved" and r["correct"] for r in rows)
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["schema_version"] == 1 and len(record["model"]["sha256"]) == 64
+    assert record["versions"]["llama_cpp_python"]
+    assert "solved %" in result.output
+
+
+def test_resume_after_a_killed_run_gives_the_same_rows(tmp_path):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert oracle_run(whole).exit_code == 0
+    lines = (whole / ROWS_FILE).read_text().splitlines()
+    cut.mkdir()
+    (cut / ROWS_FILE).write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])  # torn third line
+    result = oracle_run(cut, "--resume")
+    assert result.exit_code == 0, result.output
+    assert rows_without_timing(cut) == rows_without_timing(whole)
+
+
+def one_line_error(result, words):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--size", "10"], "--size must be one of 4, 9, 16, 25"),
+    (["--paradigms", "mplm,tot"], "unknown paradigm 'tot'"),
+    (["--policy", "magic"], "--policy must be model or oracle"),
+    (["--model", "/nonexistent/model.gguf"], "model file not found"),
+    (["--out", "/proc/version/sub"], "cannot write to output folder"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
+    base = ["run", "sudoku", "--policy", "oracle", "--instances", "1", "--out", str(tmp_path / "o")]
+    one_line_error(invoke(*base, *args), words)
+
+
+def test_a_text_file_is_not_a_model(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_text("hello")
+    one_line_error(oracle_run(tmp_path / "o", "--model", str(fake)), "not a GGUF model file")
+
+
+def test_a_malformed_puzzle_file_names_its_line(tmp_path):
+    puzzles = tmp_path / "p.txt"
+    puzzles.write_text("# two puzzles\n" + "." * 16 + "\n" + "5" * 80 + "\n")
+    result = oracle_run(tmp_path / "o", "--puzzles", str(puzzles))
+    one_line_error(result, "p.txt:3:")
+
+
+def test_the_installed_command_reports_errors_without_a_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mplm_bench.cli", "run", "sudoku", "--size", "10",
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --size must be one of 4, 9, 16, 25, got 10"
+
+
+def test_models_and_tasks_list_what_there_is():
+    assert "SmolLM2-135M-Instruct" in invoke("models").output
+    assert "sudoku" in invoke("tasks").output

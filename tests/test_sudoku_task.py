@@ -1,0 +1,80 @@
+"""Sudoku under the three paradigms with the oracle policy and the real model's tokenizer."""
+import re
+
+import pytest
+
+from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, PARADIGMS
+from mplm_bench.policies.oracle import OraclePolicy
+from mplm_bench.policies.scripted import ScriptedProgram
+from mplm_bench.runtime.scheduler import Scheduler
+from mplm_bench.tasks import sudoku_grid as grid
+from mplm_bench.tasks.sudoku import SudokuTask
+
+TASK = SudokuTask()
+
+
+def run(puzzle, paradigm, tokenizer, programs=None):
+    setup = TASK.setup(puzzle, paradigm)
+    policy = OraclePolicy(tokenizer, programs or setup.programs())
+    outcome = Scheduler(setup.specs, paradigm.verbs, policy,
+                        answer_complete=lambda a: setup.answer_from(a) is not None).run()
+    answer = setup.answer_from(outcome.answers)
+    return outcome, answer is not None and setup.check(answer)
+
+
+@pytest.mark.parametrize("size", [4, 9, 16])
+def test_every_paradigm_solves_with_the_oracle(size, tokenizer):
+    puzzle = TASK.instances(size, 1, seed=3)[0]
+    peaks = {}
+    for paradigm in PARADIGMS.values():
+        outcome, correct = run(puzzle, paradigm, tokenizer)
+        assert outcome.status is None and correct, (paradigm.name, outcome.detail)
+        acc = outcome.accounting
+        assert sum(len(t.tokens) for t in outcome.threads) == (
+            acc.prefill_tokens + acc.kv_copied_tokens + acc.generated_tokens)
+        peaks[paradigm.name] = acc.peak_thread_context
+    if size >= 16:  # the O(n) against O(n^2) gap shows once the board outweighs the prompt
+        assert peaks["mplm"] < peaks["cot"] < peaks["fj"]
+
+
+def test_thread_layouts(tokenizer):
+    puzzle = TASK.instances(9, 1, seed=5)[0]
+    blanks = puzzle.cells.count(0)
+    cot, _ = run(puzzle, COT, tokenizer)
+    assert len(cot.threads) == 1 and cot.accounting.messages == 0
+    fj, _ = run(puzzle, FORK_JOIN, tokenizer)
+    assert fj.accounting.kv_copied_tokens > 0 and all(t.end == "return" for t in fj.threads[1:])
+    mplm, _ = run(puzzle, MPLM, tokenizer)
+    cells = [t for t in mplm.threads if t.role == "cell"]
+    assert len(cells) == blanks and all(t.end == "answer" for t in cells)
+    assert mplm.accounting.kv_copied_tokens == 0
+
+
+def test_a_cell_prompt_holds_only_its_peers_givens():
+    puzzle = TASK.instances(9, 1, seed=7)[0]
+    setup = TASK.setup(puzzle, MPLM)
+    names = {grid.cell_name(9, i): i for i in range(81)}
+    for spec in setup.specs:
+        if spec.role != "cell":
+            continue
+        index = names[spec.name]
+        mentioned = {names[name] for name, _ in re.findall(r"(r\d+c\d+)=(\d+)", spec.prompt)
+                     if name != spec.name}
+        assert mentioned == {p for p in grid.peers(9, index) if puzzle.cells[p]}
+
+
+def test_a_wrong_answer_is_wrong(tokenizer):
+    puzzle = TASK.instances(4, 1, seed=0)[0]
+    bad = grid.format_grid(4, [1] * 16)
+    outcome, correct = run(puzzle, COT, tokenizer, {"main": ScriptedProgram([f"@answer {bad}\n"])})
+    assert outcome.status is None and not correct
+
+
+def test_mplm_size_25_beats_both_on_peak_context(tokenizer):
+    puzzle = TASK.instances(25, 1, seed=0)[0]
+    peaks = {}
+    for paradigm in (MPLM, COT):
+        outcome, correct = run(puzzle, paradigm, tokenizer)
+        assert correct
+        peaks[paradigm.name] = outcome.accounting.peak_thread_context
+    assert peaks["mplm"] * 2 < peaks["cot"]
