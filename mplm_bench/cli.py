@@ -7,7 +7,6 @@ from typing import Optional
 import typer
 
 from mplm_bench import console
-from mplm_bench.runtime.scheduler import Budgets
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark message passing, chain-of-thought and fork-join reasoning.")
@@ -31,9 +30,10 @@ def run_sudoku(
     puzzles: Optional[Path] = typer.Option(None, help="puzzle file instead of generated puzzles"),
     out: Optional[Path] = typer.Option(None, help="results folder [default: results/<run-id>]"),
     resume: bool = typer.Option(False, help="skip instance x paradigm rows already in --out"),
-    max_tokens: int = typer.Option(20000, help="budget: generated tokens per run, all threads"),
-    window: int = typer.Option(0, help="per-thread context limit in tokens [0: --ctx for the "
-                                       "model policy, unlimited for the oracle]"),
+    max_tokens: int = typer.Option(0, help="budget: generated tokens per run, all threads "
+                                           "[0: 4096 for the model policy, 2M for the oracle]"),
+    window: int = typer.Option(0, help="per-thread context limit in tokens [0: 8192 for the "
+                                       "model policy, 1M for the oracle]"),
     max_threads: int = typer.Option(5000, help="budget: threads per run"),
     timeout: float = typer.Option(600.0, help="budget: seconds per run"),
     temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
@@ -47,14 +47,14 @@ def run_sudoku(
                                               help="flash attention [default: llama.cpp auto]"),
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
-    from mplm_bench.runner import RunConfig
+    from mplm_bench.runner import RunConfig, policy_budgets
     from mplm_bench.tasks.sudoku import SudokuTask
 
-    limit = window or (ctx if policy == "model" else Budgets().window)
     config = RunConfig(
         task="sudoku", size=size, paradigms=paradigms.split(","), policy=policy, model=model,
         instances=instances, seed=seed, out=str(out or console.default_out("sudoku")), resume=resume,
-        budgets=Budgets(max_tokens, limit, max_threads, timeout), temperature=temperature,
+        budgets=policy_budgets(policy, max_tokens, window, max_threads, timeout),
+        temperature=temperature,
         grammar=grammar, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
         backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
                      main_gpu=main_gpu, flash_attn=flash_attn),
@@ -82,10 +82,11 @@ def bench_decode(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     cpu_threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
     n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU"),
+    repeats: int = typer.Option(3, min=1, help="interleaved runs per side; the best counts"),
 ) -> None:
     """Runtime decode tokens/s beside a minimal raw llama.cpp batched loop, and their ratio."""
     console.guarded(lambda: console.show_bench_decode(threads, tokens, model, cpu_threads,
-                                                      n_gpu_layers))
+                                                      n_gpu_layers, repeats))
 
 
 def main() -> None:

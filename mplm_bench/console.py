@@ -120,17 +120,19 @@ def show_tasks() -> None:
 
 
 def show_bench_decode(widths: str, tokens: int, model: str | None, cpu_threads: int,
-                      n_gpu_layers: int) -> None:
+                      n_gpu_layers: int, repeats: int) -> None:
     from mplm_bench.bench import bench_decode
 
     try:
         width_list = [int(w) for w in widths.split(",")]
     except ValueError:
         raise TaskInputError(f"--threads takes comma-separated integers, got {widths!r}") from None
-    table = Table(title=f"decode throughput, {tokens} tokens per thread")
+    table = Table(title=f"decode throughput, {tokens} tokens per thread, best of {repeats}")
     for heading in ("threads", "runtime tok/s", "raw llama.cpp tok/s", "ratio"):
         table.add_column(heading, justify="right")
-    for row in bench_decode(width_list, tokens, model, cpu_threads, n_gpu_layers):
+    with stderr.status("decoding..."):
+        rows = bench_decode(width_list, tokens, model, cpu_threads, n_gpu_layers, repeats)
+    for row in rows:
         table.add_row(str(row.width), f"{row.runtime_tok_s:,.1f}", f"{row.raw_tok_s:,.1f}",
                       f"{row.ratio:.2f}")
     stdout.print(table)

@@ -18,6 +18,16 @@ from mplm_bench.runtime.scheduler import Budgets, Policy, Scheduler
 from mplm_bench.tasks.base import Instance, Task
 
 POLICIES = ("model", "oracle")
+# A real model decodes ~100 tokens/s on 2 CPU cores: its defaults keep a run to a minute
+# or so; the window is SmolLM2's training context. The oracle only counts, so it gets room.
+MODEL_BUDGETS = Budgets(max_tokens=4096, window=8192)
+
+
+def policy_budgets(policy: str, max_tokens: int, window: int, max_threads: int,
+                   wall_s: float) -> Budgets:
+    """Budgets with 0 meaning the policy's default."""
+    base = MODEL_BUDGETS if policy == "model" else Budgets()
+    return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s)
 
 
 @dataclass
@@ -52,7 +62,7 @@ class _PolicyFactory:
         self._backends: dict[frozenset, object] = {}
 
     def tokenizer(self):
-        from mplm_bench.backends.llamacpp import load_tokenizer
+        from mplm_bench.backends.llamacpp_load import load_tokenizer
         return load_tokenizer(str(self.model_path))
 
     def make(self, programs: Callable[[], dict], verbs: frozenset[str]) -> Policy:

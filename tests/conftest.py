@@ -11,5 +11,5 @@ def model_path() -> str:
 
 @pytest.fixture(scope="session")
 def tokenizer(model_path):
-    from mplm_bench.backends.llamacpp import load_tokenizer
+    from mplm_bench.backends.llamacpp_load import load_tokenizer
     return load_tokenizer(model_path)

@@ -7,6 +7,7 @@ from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, PARADIGMS
 from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.policies.scripted import ScriptedProgram
 from mplm_bench.runtime.scheduler import Scheduler
+from mplm_bench.tasks import sudoku_files
 from mplm_bench.tasks import sudoku_grid as grid
 from mplm_bench.tasks.sudoku import SudokuTask
 
@@ -65,7 +66,7 @@ def test_a_cell_prompt_holds_only_its_peers_givens():
 
 def test_a_wrong_answer_is_wrong(tokenizer):
     puzzle = TASK.instances(4, 1, seed=0)[0]
-    bad = grid.format_grid(4, [1] * 16)
+    bad = sudoku_files.format_grid(4, [1] * 16)
     outcome, correct = run(puzzle, COT, tokenizer, {"main": ScriptedProgram([f"@answer {bad}\n"])})
     assert outcome.status is None and not correct
 

@@ -6,7 +6,8 @@ integer thread id, feeds them tokens, and samples one token per sequence per ste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from functools import lru_cache
+from typing import Callable, Protocol, Sequence
 
 
 class BackendError(Exception):
@@ -22,6 +23,12 @@ class Tokenizer(Protocol):
 
     def decode(self, tokens: Sequence[int]) -> str:
         """Text of `tokens` (bytes that do not form whole characters are replaced)."""
+
+
+def cached_encoder(tokenizer: Tokenizer, size: int = 1 << 16) -> Callable[[str], tuple[int, ...]]:
+    """tokenizer.encode behind an LRU cache: protocol lines ("@recv", a message inserted
+    into many recipients) repeat thousands of times in one run."""
+    return lru_cache(maxsize=size)(lambda text: tuple(tokenizer.encode(text)))
 
 
 @dataclass(frozen=True)

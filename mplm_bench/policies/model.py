@@ -12,13 +12,15 @@ class ModelPolicy:
         self.backend = backend
         self.tokenizer = backend.tokenizer
         self._fed: dict[int, int] = {}  # thread id -> tokens of its context already in KV
-        self._last_step: dict[int, int] = {}  # for round-robin when threads outnumber slots
+        self._last_step: dict[int, int] = {}  # who waited longest, when threads outnumber slots
         self._step = 0
 
     def _batch(self, runnable: list[Thread]) -> list[Thread]:
         if len(runnable) <= self.backend.n_slots:
             return runnable
-        ordered = sorted(runnable, key=lambda t: (self._last_step.get(t.id, -1), t.id))
+        # finish segments in progress first (their KV is resident, nothing to park), then
+        # the threads that waited longest
+        ordered = sorted(runnable, key=lambda t: (not t.pending, self._last_step.get(t.id, -1), t.id))
         return ordered[: self.backend.n_slots]
 
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:

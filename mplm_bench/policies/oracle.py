@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from mplm_bench.backends.base import Tokenizer
+from mplm_bench.backends.base import Tokenizer, cached_encoder
 from mplm_bench.runtime.thread import Message, Thread
 
 
@@ -24,13 +24,14 @@ class ThreadProgram(Protocol):
 @dataclass
 class _Plan:
     text: str
-    tokens: list[int]
+    tokens: tuple[int, ...]
     remaining: int  # decode steps until the segment is complete
 
 
 class OraclePolicy:
     def __init__(self, tokenizer: Tokenizer, programs: dict[str, ThreadProgram]):
         self.tokenizer = tokenizer
+        self._encode = cached_encoder(tokenizer)
         self._programs_by_name = programs  # root threads, by name
         self._programs: dict[int, ThreadProgram] = {}
         self._plans: dict[int, _Plan] = {}
@@ -44,7 +45,7 @@ class OraclePolicy:
         for thread in runnable:
             if thread.id not in self._plans:
                 text = self._program(thread).next_segment(list(thread.news))
-                tokens = self.tokenizer.encode(text)
+                tokens = self._encode(text)
                 self._plans[thread.id] = _Plan(text, tokens, max(1, len(tokens)))
                 thread.at_boundary = False
         steps = min(self._plans[t.id].remaining for t in runnable)
@@ -61,7 +62,7 @@ class OraclePolicy:
     def cancel(self, thread: Thread) -> None:
         plan = self._plans.pop(thread.id, None)
         if plan is not None:  # the part of the segment "decoded" by now counts as generated
-            thread.pending = plan.tokens[: max(0, len(plan.tokens) - plan.remaining)]
+            thread.pending = list(plan.tokens[: max(0, len(plan.tokens) - plan.remaining)])
 
     def on_fork(self, parent: Thread, child: Thread) -> None:
         self._programs[child.id] = self._program(parent).fork()

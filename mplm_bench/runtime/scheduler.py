@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable, Protocol, Sequence
 
-from mplm_bench.backends.base import Tokenizer
+from mplm_bench.backends.base import Tokenizer, cached_encoder
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.protocol import Action, ProtocolError
 from mplm_bench.runtime.thread import Message, RunStatus, Thread, ThreadSpec, ThreadState
@@ -100,7 +99,8 @@ class Scheduler:
         self.answers: dict[str, str] = {}
         self.runnable: dict[int, Thread] = {}  # by id, in creation order within a step
         self.live_kv = 0  # tokens in live threads' committed contexts (pending excluded)
-        self._encode = lru_cache(maxsize=1 << 16)(lambda text: tuple(policy.tokenizer.encode(text)))
+        self._encode = cached_encoder(policy.tokenizer)
+        self._touched: dict[int, Thread] = {}  # contexts that grew since the last measure
         for spec in specs:
             self._start_root(spec)
 
@@ -113,6 +113,7 @@ class Scheduler:
         thread.prompt_tokens = len(prompt)
         self.acc.prefill_tokens += len(prompt)
         self.live_kv += len(prompt)
+        self._touched[thread.id] = thread
         return thread
 
     def _new_thread(self, name: str, role: str, parent: int | None) -> Thread:
@@ -139,6 +140,7 @@ class Scheduler:
         thread.inserted_tokens += len(tokens)
         self.acc.prefill_tokens += len(tokens)
         self.live_kv += len(tokens)
+        self._touched[thread.id] = thread
         thread.news.append(Message(sender, payload, self.tick))
         return len(tokens)
 
@@ -179,24 +181,28 @@ class Scheduler:
             self._measure()
             for thread, text in sorted(completed, key=lambda pair: pair[0].id):
                 self._complete_segment(thread, text)
-            self._check_budgets(start)
             if self.on_step is not None:
                 self.on_step(self._generated_now() - generated_before)
+            self._check_budgets(start)
 
     def _generated_now(self) -> int:
         # only runnable threads can hold a segment in progress
         return self.acc.generated_tokens + sum(len(t.pending) for t in self.runnable.values())
 
     def _measure(self) -> None:
-        # contexts grow only in runnable threads (blocked ones get inserts when they wake)
-        longest = max(self.runnable.values(), key=lambda t: t.context_len, default=None)
+        # a context grows by inserts and completed segments (touched), or by a segment in
+        # progress (pending, model policy only); checking just those keeps a step O(changed)
+        growing = [t for t in self.runnable.values() if t.pending]
+        candidates = growing + [t for t in self._touched.values() if t.live]
+        self._touched = {}
+        longest = max(candidates, key=lambda t: t.context_len, default=None)
         if longest is not None:
             if longest.context_len > self.budgets.window:
                 raise _Stop(RunStatus.CONTEXT_OVERFLOW,
                             f"thread {longest.name} reached {longest.context_len} tokens "
                             f"(window {self.budgets.window})")
             self.acc.peak_thread_context = max(self.acc.peak_thread_context, longest.context_len)
-        pending = sum(len(t.pending) for t in self.runnable.values())
+        pending = sum(len(t.pending) for t in growing)
         self.acc.peak_live_kv = max(self.acc.peak_live_kv, self.live_kv + pending)
 
     def _check_budgets(self, start: float) -> None:
@@ -237,6 +243,7 @@ class Scheduler:
         self.acc.generated_tokens += len(thread.pending)
         thread.tokens.extend(thread.pending)
         self.live_kv += len(thread.pending)
+        self._touched[thread.id] = thread
         thread.pending = []
         thread.segments += 1
         thread.at_boundary = True

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, Paradigm
 from mplm_bench.runtime.thread import ThreadSpec
+from mplm_bench.tasks import sudoku_files, sudoku_generate
 from mplm_bench.tasks import sudoku_grid as grid
 from mplm_bench.tasks import sudoku_oracle as oracle
 from mplm_bench.tasks.base import RunSetup, TaskInputError, check_choice, single_answer
@@ -33,7 +34,7 @@ def _board(puzzle: grid.Puzzle) -> str:
     rows, cols = grid.box_shape(n)
     blank = "'.' is blank" + ("; values are comma-separated" if n > 9 else "")
     return (f"Sudoku {n}x{n}, boxes {rows}x{cols} numbered b1..b{n} row by row; {blank}.\n"
-            + "\n".join(grid.format_rows(n, puzzle.cells)) + "\n")
+            + "\n".join(sudoku_files.format_rows(n, puzzle.cells)) + "\n")
 
 
 def cot_prompt(puzzle: grid.Puzzle) -> str:
@@ -81,13 +82,13 @@ class SudokuTask:
         """`count` puzzles from `path`, or generated with seeds seed, seed+1, ..."""
         if path is not None:
             try:
-                return grid.load_puzzles(path)[:count]
+                return sudoku_files.load_puzzles(path)[:count]
             except grid.PuzzleFormatError as error:
                 raise TaskInputError(str(error)) from None
         check_choice(size, grid.SIZES, "--size")
         if difficulty not in DIFFICULTIES:
             raise TaskInputError(f"--difficulty must be one of {', '.join(DIFFICULTIES)}")
-        return [grid.generate(size, seed + k, difficulty) for k in range(count)]
+        return [sudoku_generate.generate(size, seed + k, difficulty) for k in range(count)]
 
     def setup(self, puzzle: grid.Puzzle, paradigm: Paradigm) -> RunSetup:
         builders = {COT.name: self._cot, FORK_JOIN.name: self._fork_join, MPLM.name: self._mplm}
@@ -96,7 +97,7 @@ class SudokuTask:
     def _check(self, puzzle: grid.Puzzle):
         def check(answer: str) -> bool:
             try:
-                size, cells = grid.parse_grid(answer.strip())
+                size, cells = sudoku_files.parse_grid(answer.strip())
             except grid.PuzzleFormatError:
                 return False
             return size == puzzle.size and grid.verify(puzzle, cells)
@@ -142,6 +143,6 @@ class SudokuTask:
             for index, name in zip(blanks, names):
                 value = answers[name].strip()
                 filled[index] = int(value) if value.isdigit() else 0
-            return grid.format_grid(n, filled)
+            return sudoku_files.format_grid(n, filled)
 
         return RunSetup(specs, programs, answer_from, self._check(puzzle))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.protocol import Action
 from mplm_bench.runtime.thread import Message
+from mplm_bench.tasks import sudoku_files
 from mplm_bench.tasks import sudoku_grid as grid
 
 _FACT = re.compile(r"(r\d+c\d+)([=!])(\d+)")
@@ -28,17 +29,13 @@ def act(verb: str, payload: str = "", targets: tuple[str, ...] = ()) -> str:
 
 def unit_singles(n: int, cells: list[int], unit_cells: tuple[int, ...]) -> dict[int, int]:
     """Cells of one unit that singles settle on this board: cell index -> digit."""
-    found = {}
-    for index in unit_cells:
-        if cells[index] == 0:
-            options = grid.candidates(n, cells, index)
-            if len(options) == 1:
-                found[index] = next(iter(options))
+    options = {i: grid.candidates(n, cells, i) for i in unit_cells if cells[i] == 0}
+    found = {i: next(iter(digits)) for i, digits in options.items() if len(digits) == 1}
     placed = {cells[i] for i in unit_cells}
     for digit in range(1, n + 1):
         if digit in placed:
             continue
-        spots = [i for i in unit_cells if cells[i] == 0 and digit in grid.candidates(n, cells, i)]
+        spots = [i for i, digits in options.items() if digit in digits]
         if len(spots) == 1:
             found.setdefault(spots[0], digit)
     return found
@@ -53,7 +50,7 @@ class CotProgram:
         solution, deductions = grid.solve_singles(self.puzzle)
         n = self.puzzle.size
         lines = [f"{grid.cell_name(n, d.index)}={d.value}\n" for d in deductions]
-        answer = grid.format_grid(n, solution) if solution else "unsolved"
+        answer = sudoku_files.format_grid(n, solution) if solution else "unsolved"
         return "".join(lines) + act("answer", answer)
 
     def fork(self) -> "CotProgram":
@@ -68,16 +65,19 @@ class ForkJoinRoot:
     n: int
     cells: list[int]
     forked: bool = False
+    joined: bool = False
 
     def next_segment(self, news: list[Message]) -> str:
+        blanks = self.cells.count(0)
         for message in news:
             for cell, _, value in parse_facts(message.payload):
                 self.cells[_index(self.n, cell)] = value
+        stuck = self.joined and self.cells.count(0) == blanks  # a round found nothing
         if self.forked:
-            self.forked = False
+            self.forked, self.joined = False, True
             return act("join")
-        if 0 not in self.cells:
-            return act("answer", grid.format_grid(self.n, self.cells))
+        if 0 not in self.cells or stuck:  # singles cannot finish a "search" puzzle
+            return act("answer", sudoku_files.format_grid(self.n, self.cells))
         open_units = [name for name, members in grid.units(self.n)
                       if any(self.cells[i] == 0 for i in members)]
         self.forked = True

@@ -1,0 +1,376 @@
+"""Multi-sequence batched backend on llama-cpp-python's low-level C API.
+
+One llama_context with a unified KV cache holds up to n_seq_max sequences ("slots").
+Threads (arbitrary ints) map to slots; when slots or KV cells run out, the least
+recently used thread not being fed is parked (its KV saved to host bytes) and is
+restored on demand. Forks share KV cells (llama_memory_seq_cp), so no prefill.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import llama_cpp
+import numpy as np
+
+from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig
+from mplm_bench.backends.llamacpp_load import load_model, load_tokenizer
+
+_KV_MARGIN = 16  # cells (tokens) kept free when budgeting a step, for cache padding slack
+_MAX_SLOTS = 256
+
+
+# --- KV cell accounting -------------------------------------------------------------
+
+@dataclass(eq=False)
+class _Seg:
+    """A run of KV cells shared by every resident thread whose history contains it."""
+    length: int = 0  # cells (tokens)
+    refs: int = 0  # resident threads holding it
+
+
+@dataclass(eq=False)
+class _Thread:
+    slot: int | None = None  # llama seq id while resident
+    n_past: int = 0  # tokens in its KV (positions 0..n_past-1)
+    segs: list[_Seg] = field(default_factory=list)  # cell runs (resident only)
+    parked: bytes | None = None  # saved llama_state_seq data while parked
+    sampler: object | None = None  # llama_sampler chain, lazily created
+
+
+def _sampler_seed(seed: int, thread: int) -> int:
+    """Stable per-thread uint32 seed; avoids LLAMA_DEFAULT_SEED (0xFFFFFFFF = random)."""
+    mixed = (seed * 1_000_003 + thread) & 0xFFFFFFFF
+    return mixed if mixed != 0xFFFFFFFF else 0x9E3779B9
+
+
+def _context_params(config: BackendConfig):
+    """One context: unified KV (sequences share n_ctx cells), n_seq_max slots."""
+    p = llama_cpp.llama_context_default_params()
+    p.n_ctx = config.n_ctx
+    p.n_batch = config.n_batch
+    p.n_ubatch = min(config.n_batch, 512)  # compute buffer grows with n_ubatch x n_vocab
+    p.n_seq_max = config.n_seq_max
+    threads = config.n_threads or os.cpu_count() or 1
+    p.n_threads = p.n_threads_batch = threads
+    p.kv_unified = True
+    p.no_perf = True
+    if config.flash_attn is None:
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    elif config.flash_attn:
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    else:
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    if config.exact:  # f32 KV, plain attention: results do not depend on batch layout
+        p.type_k = p.type_v = llama_cpp.GGML_TYPE_F32
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    p.flash_attn_type = fa
+    return p
+
+
+# --- the backend --------------------------------------------------------------------
+
+class LlamaCppBackend:
+    """Backend protocol on one llama_context; see the module docstring."""
+
+    def __init__(self, config: BackendConfig, sampling: SamplingConfig):
+        if not 1 <= config.n_seq_max <= _MAX_SLOTS:
+            raise BackendError(f"n_seq_max must be 1..{_MAX_SLOTS}, got {config.n_seq_max}")
+        self.config, self.sampling = config, sampling
+        self.n_slots = config.n_seq_max
+        self._model = self._ctx = self._batch = None
+        self._threads: dict[int, _Thread] = {}
+        self._lru: OrderedDict[int, None] = OrderedDict()  # resident threads, oldest first
+        self._free_slots = list(range(self.n_slots - 1, -1, -1))  # pop() gives slot 0 first
+        self._cells = 0  # KV cells in use (shared runs counted once)
+        self._stats = dict(decode_calls=0, parked=0, restored=0, tokens_decoded=0)
+        self.tokenizer = load_tokenizer(str(config.model_path))
+        self._model = load_model(config.model_path, False, config.n_gpu_layers, config.main_gpu)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        # greedy without grammar needs no sampler state: argmax straight from the logits
+        self._plain_greedy = sampling.temperature <= 0 and not sampling.grammar
+        self._ctx = llama_cpp.llama_init_from_model(self._model, _context_params(config))
+        if not self._ctx:
+            self.close()
+            raise BackendError(f"llama.cpp could not create a context (n_ctx={config.n_ctx})")
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self._capacity = int(llama_cpp.llama_n_ctx(self._ctx))  # KV cells
+        self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))  # tokens per llama_decode
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        # numpy views on the batch arrays: vectorised fills for token, pos, logits flags
+        n = self._n_batch
+        self._tok = np.ctypeslib.as_array(self._batch.token, shape=(n,))
+        self._pos = np.ctypeslib.as_array(self._batch.pos, shape=(n,))
+        self._out = np.ctypeslib.as_array(self._batch.logits, shape=(n,))
+        np.ctypeslib.as_array(self._batch.n_seq_id, shape=(n,))[:] = 1
+        self._seq_row = [self._batch.seq_id[i] for i in range(n)]  # int32* per token
+
+    # -- public API ------------------------------------------------------------------
+
+    def step(self, feeds: dict[int, list[int]]) -> dict[int, int]:
+        """One logical batched decode: append feeds, sample one token per thread."""
+        if not feeds:
+            return {}
+        if len(feeds) > self.n_slots:
+            raise ValueError(
+                f"{len(feeds)} threads fed in one step, backend has {self.n_slots} slots")
+        if any(len(toks) == 0 for toks in feeds.values()):
+            raise ValueError("every feed must hold at least one token")
+        self._check_open()
+        protect = set(feeds)
+        for thread in feeds:
+            self._make_resident(thread, protect)
+        self._reserve_cells(sum(len(toks) for toks in feeds.values()), protect)
+        out: dict[int, int] = {}
+        chunk: list[tuple[int, list[int], bool]] = []  # (thread, tokens, holds its last token)
+        room = self._n_batch
+        for thread, toks in feeds.items():
+            i = 0
+            while i < len(toks):  # a long feed spans chunks, in order
+                take = min(room, len(toks) - i)
+                chunk.append((thread, toks[i:i + take], i + take == len(toks)))
+                i += take
+                room -= take
+                if room == 0:
+                    self._run_chunk(chunk, out, protect)
+                    chunk, room = [], self._n_batch
+        if chunk:
+            self._run_chunk(chunk, out, protect)
+        return out
+
+    def fork(self, parent: int, child: int) -> None:
+        """Child shares the parent's KV cells (seq_cp); no tokens are decoded."""
+        self._check_open()
+        if parent == child:
+            return
+        if parent not in self._threads:
+            raise BackendError(f"fork from unknown thread {parent}")
+        self.release(child)  # a reused id starts from the parent, not its old state
+        protect = {parent, child}
+        pth = self._make_resident(parent, protect)
+        cth = self._threads[child] = _Thread(n_past=pth.n_past)
+        if not self._free_slots and not self._park_lru(protect):
+            # one slot in all: the child starts parked with a copy of the parent's KV
+            cth.parked = self._save(pth) if pth.n_past else None
+            return
+        cth.slot = self._free_slots.pop()
+        self._lru[child] = None
+        llama_cpp.llama_memory_seq_rm(self._mem, cth.slot, -1, -1)
+        llama_cpp.llama_memory_seq_cp(self._mem, pth.slot, cth.slot, -1, -1)
+        cth.segs = list(pth.segs)
+        for seg in cth.segs:
+            seg.refs += 1
+
+    def release(self, thread: int) -> None:
+        """Forget the thread: free its slot (or parked bytes) and its sampler."""
+        th = self._threads.pop(thread, None)
+        if th is None:
+            return
+        if th.slot is not None and self._ctx:
+            self._evict(thread, th)
+        if th.sampler is not None:
+            llama_cpp.llama_sampler_free(th.sampler)
+            th.sampler = None
+
+    def reset_sampler(self, thread: int) -> None:
+        th = self._threads.get(thread)
+        if th is not None and th.sampler is not None:
+            llama_cpp.llama_sampler_reset(th.sampler)  # grammar back to its root rule
+
+    def stats(self) -> dict[str, float]:
+        return dict(self._stats, resident=len(self._lru), threads=len(self._threads),
+                    kv_cells=self._cells, kv_capacity=self._capacity)
+
+    def close(self) -> None:
+        """Free samplers, batch, context and model (idempotent)."""
+        for th in self._threads.values():
+            if th.sampler is not None:
+                llama_cpp.llama_sampler_free(th.sampler)
+                th.sampler = None
+        self._threads.clear()
+        self._lru.clear()
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+        self._ctx = self._model = None
+
+    def __enter__(self) -> "LlamaCppBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may already be gone
+            pass
+
+    # -- decoding ----------------------------------------------------------------------
+
+    def _run_chunk(self, chunk, out: dict[int, int], protect: set[int]) -> None:
+        """Fill the batch with ≤ n_batch tokens, decode (parking on KV-full), then sample
+        each thread whose last token is here: llama_sampler_sample's idx is relative to
+        this llama_decode call."""
+        n, finals = 0, []
+        for thread, toks, last in chunk:
+            th = self._threads[thread]
+            k = len(toks)
+            self._tok[n:n + k] = toks
+            self._pos[n:n + k] = np.arange(th.n_past, th.n_past + k)
+            self._out[n:n + k] = 0
+            for row in self._seq_row[n:n + k]:
+                row[0] = th.slot
+            n += k
+            if last:
+                self._out[n - 1] = 1  # logits only where we sample
+                finals.append((thread, n - 1))
+        self._batch.n_tokens = n
+        self._decode(n, protect)
+        for thread, toks, _ in chunk:
+            self._extend(self._threads[thread], len(toks))
+        if not finals:
+            return
+        if self._plain_greedy:
+            # same pick as the greedy sampler (first max) at ~1/10 of its cost per thread:
+            # one numpy argmax over the output rows, which come in batch order
+            rows = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self._ctx),
+                                         shape=(len(finals), self._n_vocab))
+            for (thread, _), token in zip(finals, rows.argmax(axis=1).tolist()):
+                out[thread] = token
+            return
+        for thread, idx in finals:
+            out[thread] = int(llama_cpp.llama_sampler_sample(self._sampler(thread), self._ctx, idx))
+
+    def _decode(self, n: int, protect: set[int]) -> None:
+        """llama_decode; on 1 (no KV slot; nothing was written) park an LRU thread, retry."""
+        while True:
+            rc = llama_cpp.llama_decode(self._ctx, self._batch)
+            if rc == 0:
+                self._stats["decode_calls"] += 1
+                self._stats["tokens_decoded"] += n
+                return
+            if rc == 1 and self._park_lru(protect):
+                continue
+            if rc == 1:
+                raise BackendError(
+                    f"KV cache too small: raise --ctx (n_ctx={self._capacity} cells, "
+                    f"{len(protect)} threads need {self._cells + n})")
+            raise BackendError(f"llama_decode failed with code {rc} on a batch of {n} tokens")
+
+    def _sampler(self, thread: int):
+        """The thread's sampler chain, built on first use."""
+        th = self._threads[thread]
+        if th.sampler is None:
+            th.sampler = self._new_sampler(thread)
+        return th.sampler
+
+    def _new_sampler(self, thread: int):
+        s = self.sampling
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        add = functools.partial(llama_cpp.llama_sampler_chain_add, chain)
+        if s.grammar:
+            grammar = llama_cpp.llama_sampler_init_grammar(self._vocab, s.grammar.encode(), b"root")
+            if not grammar:
+                llama_cpp.llama_sampler_free(chain)
+                raise BackendError("invalid GBNF grammar (llama.cpp could not parse it)")
+            add(grammar)  # first: masks every token the grammar forbids
+        if s.temperature <= 0:
+            add(llama_cpp.llama_sampler_init_greedy())
+        else:
+            add(llama_cpp.llama_sampler_init_top_k(s.top_k))
+            add(llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
+            add(llama_cpp.llama_sampler_init_temp(s.temperature))
+            add(llama_cpp.llama_sampler_init_dist(_sampler_seed(s.seed, thread)))
+        return chain
+
+    # -- slots, parking, KV accounting ----------------------------------------------------
+
+    def _make_resident(self, thread: int, protect: set[int]) -> _Thread:
+        """Give the thread a slot (new threads start empty; parked ones are restored)."""
+        th = self._threads.get(thread)
+        if th is None:
+            th = self._threads[thread] = _Thread()
+        if th.slot is not None:
+            self._lru.move_to_end(thread)
+            return th
+        if not self._free_slots and not self._park_lru(protect):
+            raise BackendError("no free sequence slot: every resident thread is in use")
+        th.slot = self._free_slots.pop()
+        self._lru[thread] = None
+        llama_cpp.llama_memory_seq_rm(self._mem, th.slot, -1, -1)
+        if th.parked is not None:
+            self._restore(th, protect)
+        return th
+
+    def _reserve_cells(self, need: int, protect: set[int]) -> None:
+        """Park LRU threads until `need` more cells fit (llama_decode's answer is final)."""
+        while self._cells + need > self._capacity - _KV_MARGIN and self._park_lru(protect):
+            pass
+
+    def _park_lru(self, protect: set[int]) -> bool:
+        """Park the least recently used resident thread not in `protect`; False if none."""
+        for thread in self._lru:
+            if thread not in protect:
+                th = self._threads[thread]
+                th.parked = self._save(th) if th.n_past else None
+                self._evict(thread, th)
+                self._stats["parked"] += 1
+                return True
+        return False
+
+    def _save(self, th: _Thread) -> bytes:
+        """The slot's KV (cells, positions, K/V data) as host bytes."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, th.slot)
+        buf = (ctypes.c_uint8 * size)()
+        got = llama_cpp.llama_state_seq_get_data(self._ctx, buf, size, th.slot)
+        if got == 0:
+            raise BackendError(f"could not save the KV of sequence slot {th.slot}")
+        return ctypes.string_at(buf, got)
+
+    def _restore(self, th: _Thread, protect: set[int]) -> None:
+        """Load parked bytes into the thread's (empty) slot, parking others for room."""
+        data = th.parked
+        self._reserve_cells(th.n_past, protect)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        while llama_cpp.llama_state_seq_set_data(self._ctx, buf, len(data), th.slot) == 0:
+            if not self._park_lru(protect):
+                raise BackendError(
+                    f"KV cache too small: raise --ctx (cannot restore {th.n_past} tokens)")
+        th.parked = None
+        th.segs = [_Seg(th.n_past, 1)]  # restored cells are its own, no longer shared
+        self._cells += th.n_past
+        self._stats["restored"] += 1
+
+    def _evict(self, thread: int, th: _Thread) -> None:
+        """Drop the thread's KV from its slot and free the slot."""
+        llama_cpp.llama_memory_seq_rm(self._mem, th.slot, -1, -1)
+        for seg in th.segs:
+            seg.refs -= 1
+            if seg.refs == 0:  # last holder gone: llama.cpp frees those cells
+                self._cells -= seg.length
+        th.segs = []
+        self._free_slots.append(th.slot)
+        th.slot = None
+        del self._lru[thread]
+
+    def _extend(self, th: _Thread, k: int) -> None:
+        """Account k new cells of the thread (a run it holds alone grows in place)."""
+        th.n_past += k
+        self._cells += k
+        if th.segs and th.segs[-1].refs == 1:
+            th.segs[-1].length += k
+        else:
+            th.segs.append(_Seg(k, 1))
+
+    def _check_open(self) -> None:
+        if not self._ctx:
+            raise BackendError("backend is closed")

@@ -1,0 +1,114 @@
+"""Loading llama.cpp models: process-wide setup, model files, the vocab-only tokenizer."""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from pathlib import Path
+from typing import Sequence
+
+import llama_cpp
+
+from mplm_bench.backends.base import BackendError
+from mplm_bench.models import ModelFileError, check_gguf
+
+LOG_ENV = "MPLM_BENCH_LLAMA_LOG"  # =1 lets llama.cpp log to stderr
+EXTRA_BUFTS_ENV = "MPLM_BENCH_EXTRA_BUFTS"  # =0/1 overrides the weight-repacking default
+
+
+# --- process-wide setup -------------------------------------------------------------
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+def _silent_log(level, text, user_data):  # kept in a module global: C holds the pointer
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _init_llama() -> None:
+    """Once per process: quiet logging (unless asked) and backend init."""
+    if os.environ.get(LOG_ENV) != "1":
+        llama_cpp.llama_log_set(_silent_log, None)
+    llama_cpp.llama_backend_init()
+
+
+def _use_extra_bufts() -> bool:
+    """Extra CPU buffer types repack weights (AMX, AVX2 Q4_0/Q4_K layouts). ggml's AMX
+    kernels segfault on CPUs whose AMX the (VM) kernel does not really provide, and the
+    AMX buffer type is picked whenever the CPU flags say amx, so default them off there.
+    MPLM_BENCH_EXTRA_BUFTS=1/0 forces the choice."""
+    forced = os.environ.get(EXTRA_BUFTS_ENV)
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return " amx_tile" not in handle.read()
+    except OSError:
+        return True
+
+
+def load_model(path: str | Path, vocab_only: bool, n_gpu_layers: int = 0, main_gpu: int = 0):
+    """A llama_model pointer, or BackendError with one line naming the file."""
+    path = Path(path)
+    try:
+        check_gguf(path)
+    except ModelFileError as exc:
+        raise BackendError(str(exc)) from None
+    _init_llama()
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = vocab_only
+    params.n_gpu_layers = n_gpu_layers
+    params.main_gpu = main_gpu
+    params.use_extra_bufts = _use_extra_bufts()
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        raise BackendError(f"llama.cpp could not load model file: {path}")
+    return model
+
+
+# --- tokenizer ----------------------------------------------------------------------
+
+class LlamaTokenizer:
+    """Encode/decode with a vocab-only model load (no weights, fast to open)."""
+
+    def __init__(self, path: str | Path):
+        self._model = load_model(path, vocab_only=True)  # lives as long as the cache entry
+        self.vocab = llama_cpp.llama_model_get_vocab(self._model)
+        bos = llama_cpp.llama_vocab_bos(self.vocab)
+        add_bos = llama_cpp.llama_vocab_get_add_bos(self.vocab)
+        self.bos: int | None = int(bos) if add_bos and bos >= 0 else None
+        self.eos: int = int(llama_cpp.llama_vocab_eos(self.vocab))
+        self.n_vocab: int = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+
+    def encode(self, text: str) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8  # BPE never yields more tokens than bytes (+ slack)
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, False, False)
+        if n < 0:  # buffer too small: -n is the needed size
+            cap = -n
+            buf = (llama_cpp.llama_token * cap)()
+            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, False, False)
+        if n < 0:
+            raise BackendError(f"tokenization failed ({n}) for text of {len(data)} bytes")
+        return list(buf[:n])
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        """Special (control) tokens render as empty text."""
+        n = len(tokens)
+        if n == 0:
+            return ""
+        arr = (llama_cpp.llama_token * n)(*tokens)
+        cap = 16 * n + 16  # bytes; retried with the exact size if short
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(cap)
+            got = llama_cpp.llama_detokenize(self.vocab, arr, n, buf, cap, False, False)
+            if got >= 0:
+                return buf.raw[:got].decode("utf-8", errors="replace")
+            cap = -got
+        raise BackendError(f"detokenization failed for {n} tokens")
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(path: str | Path) -> LlamaTokenizer:
+    """Cached per path: the oracle policy tokenizes a lot."""
+    return LlamaTokenizer(path)
