@@ -31,10 +31,10 @@ def run_sudoku(
     out: Optional[Path] = typer.Option(None, help="results folder [default: results/<run-id>]"),
     resume: bool = typer.Option(False, help="skip instance x paradigm rows already in --out"),
     max_tokens: int = typer.Option(0, help="budget: generated tokens per run, all threads "
-                                           "[0: 4096 for the model policy, 2M for the oracle]"),
+                                           "[0: 2048 for the model policy, 2M for the oracle]"),
     window: int = typer.Option(0, help="per-thread context limit in tokens [0: 8192 for the "
                                        "model policy, 1M for the oracle]"),
-    max_threads: int = typer.Option(5000, help="budget: threads per run"),
+    max_threads: int = typer.Option(20000, help="budget: threads per run"),
     timeout: float = typer.Option(600.0, help="budget: seconds per run"),
     temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
     grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),

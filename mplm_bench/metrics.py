@@ -44,7 +44,7 @@ class ResultRow:
         return asdict(self)
 
 
-def decide_status(outcome: RunOutcome, answer: str | None, correct: bool) -> RunStatus:
+def decide_status(outcome: RunOutcome, correct: bool) -> RunStatus:
     """The runtime's own status if it stopped the run, else what the verifier says."""
     if outcome.status is not None:
         return outcome.status
