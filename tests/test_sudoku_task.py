@@ -79,3 +79,14 @@ def test_mplm_size_25_beats_both_on_peak_context(tokenizer):
         assert correct
         peaks[paradigm.name] = outcome.accounting.peak_thread_context
     assert peaks["mplm"] * 2 < peaks["cot"]
+
+
+def test_singles_programs_end_honestly_on_a_search_puzzle(tokenizer):
+    puzzle = TASK.instances(9, 1, seed=2, difficulty="search")[0]
+    statuses = {}
+    for paradigm in PARADIGMS.values():
+        outcome, correct = run(puzzle, paradigm, tokenizer)
+        assert not correct
+        statuses[paradigm.name] = outcome.status and outcome.status.value
+    # cells and unit-digit threads all wait once singles run dry; CoT and FJ answer a partial grid
+    assert statuses == {"mplm": "deadlock", "cot": None, "fj": None}

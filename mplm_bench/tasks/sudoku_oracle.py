@@ -41,9 +41,16 @@ def unit_singles(n: int, cells: list[int], unit_cells: tuple[int, ...]) -> dict[
     return found
 
 
+class NoFork:
+    """Programs of paradigms without fork (CoT, MPLM)."""
+
+    def fork(self):
+        raise NotImplementedError(f"{type(self).__name__} does not fork")
+
+
 # ---- serial chain of thought ---------------------------------------------------------
 @dataclass
-class CotProgram:
+class CotProgram(NoFork):
     puzzle: grid.Puzzle
 
     def next_segment(self, news: list[Message]) -> str:
@@ -52,9 +59,6 @@ class CotProgram:
         lines = [f"{grid.cell_name(n, d.index)}={d.value}\n" for d in deductions]
         answer = sudoku_files.format_grid(n, solution) if solution else "unsolved"
         return "".join(lines) + act("answer", answer)
-
-    def fork(self) -> "CotProgram":
-        raise NotImplementedError("chain of thought does not fork")
 
 
 # ---- fork-join --------------------------------------------------------------------------
@@ -110,7 +114,7 @@ def _index(n: int, name: str) -> int:
 
 # ---- message passing ----------------------------------------------------------------------
 @dataclass
-class CellProgram:
+class CellProgram(NoFork):
     """One blank cell. It knows its peers' givens, tells unit-digit threads what it rules
     out, and announces its value to its blank peers once one candidate is left."""
 
@@ -197,12 +201,9 @@ class CellProgram:
             return self._announce()
         return self._send_rule_out() or act("recv")
 
-    def fork(self) -> "CellProgram":
-        raise NotImplementedError("message passing does not fork")
-
 
 @dataclass
-class UnitDigitProgram:
+class UnitDigitProgram(NoFork):
     """Digit `digit` in one unit: tracks which open cells can still take it."""
 
     digit: int
@@ -223,6 +224,3 @@ class UnitDigitProgram:
             self.told = True
             return act("send", f"{cell}={self.digit}", (cell,))
         return act("recv")
-
-    def fork(self) -> "UnitDigitProgram":
-        raise NotImplementedError("message passing does not fork")
