@@ -38,6 +38,7 @@ def run_sudoku(
     timeout: float = typer.Option(600.0, help="budget: seconds per run"),
     temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
     grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
+    trace: bool = typer.Option(False, help="write per-thread events to DIR/traces/"),
     ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
     seq_max: int = typer.Option(64, help="threads resident in the KV cache at once"),
     threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
@@ -55,7 +56,7 @@ def run_sudoku(
         instances=instances, seed=seed, out=str(out or console.default_out("sudoku")), resume=resume,
         budgets=policy_budgets(policy, max_tokens, window, max_threads, timeout),
         temperature=temperature,
-        grammar=grammar, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
+        grammar=grammar, trace=trace, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
         backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
                      main_gpu=main_gpu, flash_attn=flash_attn),
     )
@@ -87,6 +88,17 @@ def bench_decode(
     """Runtime decode tokens/s beside a minimal raw llama.cpp batched loop, and their ratio."""
     console.guarded(lambda: console.show_bench_decode(threads, tokens, model, cpu_threads,
                                                       n_gpu_layers, repeats))
+
+
+@app.command("show")
+def show(
+    run_dir: Path = typer.Argument(..., help="a results folder written with --trace"),
+    instance: str = typer.Argument(..., help="instance id, e.g. n9-s0-singles"),
+    paradigm: Optional[str] = typer.Option(None, help="one paradigm [default: all that ran]"),
+    max_threads: int = typer.Option(40, min=1, help="threads shown per paradigm"),
+) -> None:
+    """One instance's threads as a tree: what each wrote and received."""
+    console.guarded(lambda: console.show_threads(run_dir, instance, paradigm, max_threads))
 
 
 def main() -> None:

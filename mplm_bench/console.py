@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -44,15 +45,17 @@ class RichReporter:
 
     def __init__(self, progress: Progress):
         self.progress = progress
-        self.task_id = progress.add_task("runs", total=1, tokens=0)
+        self.task_id = progress.add_task("runs", total=1, tokens=0, rate=0.0)
         self.generated = 0  # tokens, this command
+        self.start = time.monotonic()  # seconds
 
     def begin(self, total: int, done: int) -> None:
         self.progress.update(self.task_id, total=total, completed=done)
 
     def tokens(self, count: int) -> None:
         self.generated += count
-        self.progress.update(self.task_id, tokens=self.generated)
+        rate = self.generated / max(time.monotonic() - self.start, 1e-9)  # tokens/s
+        self.progress.update(self.task_id, tokens=self.generated, rate=rate)
 
     def row(self, row: ResultRow) -> None:
         self.progress.update(self.task_id, advance=1,
@@ -61,7 +64,8 @@ class RichReporter:
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[tokens]} tok"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[tokens]:,} tok, {task.fields[rate]:,.0f} tok/s"),
+                    TimeElapsedColumn(),
                     console=stderr, transient=False)
 
 
@@ -95,6 +99,16 @@ def show_summary(rows: list[dict], title: str) -> None:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:.2f}"
+
+
+def show_threads(run_dir: Path, instance: str, paradigm: str | None, max_threads: int) -> None:
+    from mplm_bench.show import paradigms_of, thread_tree
+
+    paradigms = [paradigm] if paradigm else paradigms_of(run_dir, instance)
+    if not paradigms:
+        raise ResultsError(f"no rows for instance {instance!r} in {run_dir}")
+    for name in paradigms:
+        stdout.print(thread_tree(run_dir, instance, name, max_threads))
 
 
 def show_models() -> None:

@@ -17,6 +17,7 @@ from mplm_bench.metrics import SCHEMA_VERSION, ResultRow
 
 RUN_FILE = "run.json"
 ROWS_FILE = "results.jsonl"
+TRACES_DIR = "traces"
 
 
 class ResultsError(Exception):
@@ -112,3 +113,31 @@ class RowWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def trace_path(out: Path, instance_id: str, paradigm: str) -> Path:
+    safe = instance_id.replace("/", "_").replace(":", "_")
+    return out / TRACES_DIR / f"{safe}-{paradigm}.jsonl"
+
+
+def write_trace(out: Path, row: ResultRow, events: list[dict]) -> Path:
+    """traces/<instance>-<paradigm>.jsonl: a header line, then one event per line."""
+    path = trace_path(out, row.instance_id, row.paradigm)
+    path.parent.mkdir(exist_ok=True)
+    header = {"kind": "header", "schema_version": SCHEMA_VERSION, "task": row.task,
+              "size": row.size, "instance_id": row.instance_id, "paradigm": row.paradigm,
+              "policy": row.policy, "status": row.status}
+    with path.open("w", encoding="utf-8") as handle:
+        for record in [header, *events]:
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+def read_trace(out: Path, instance_id: str, paradigm: str) -> tuple[dict, list[dict]]:
+    path = trace_path(out, instance_id, paradigm)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        raise ResultsError(f"no trace for {instance_id} {paradigm} in {out} (run with --trace)") from None
+    header, *events = [json.loads(line) for line in lines if line.strip()]
+    return header, events

@@ -12,9 +12,10 @@ from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.results import (RowWriter, prepare_dir, read_rows, truncate_torn_tail,
-                                write_run_record)
+                                write_run_record, write_trace)
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.scheduler import Budgets, Policy, Scheduler
+from mplm_bench.runtime.trace import Trace
 from mplm_bench.tasks.base import Instance, Task
 
 POLICIES = ("model", "oracle")
@@ -45,6 +46,7 @@ class RunConfig:
     backend: dict = field(default_factory=dict)  # BackendConfig fields but model_path
     temperature: float = 0.0
     grammar: bool = False  # constrain each segment's syntax with the protocol's GBNF
+    trace: bool = False  # write traces/<instance>-<paradigm>.jsonl per run
     task_options: dict = field(default_factory=dict)
 
 
@@ -85,12 +87,13 @@ class _PolicyFactory:
 
 
 def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _PolicyFactory,
-            config: RunConfig, on_tokens: Callable[[int], None]) -> ResultRow:
+            config: RunConfig, on_tokens: Callable[[int], None],
+            trace: Trace | None = None) -> ResultRow:
     setup = task.setup(instance, paradigm)
     policy = factory.make(setup.programs, paradigm.verbs)
     scheduler = Scheduler(setup.specs, paradigm.verbs, policy, config.budgets,
                           answer_complete=lambda answers: setup.answer_from(answers) is not None,
-                          on_step=on_tokens)
+                          on_step=on_tokens, trace=trace)
     outcome = scheduler.run()
     answer = setup.answer_from(outcome.answers)
     correct = answer is not None and outcome.status is None and setup.check(answer)
@@ -131,7 +134,10 @@ def run_benchmark(task: Task, instances: Sequence[Instance], paradigms: Sequence
     reporter.begin(len(todo) + len(done), len(done))
     try:
         for instance, paradigm in todo:
-            row = run_one(task, instance, paradigm, factory, config, reporter.tokens)
+            trace = Trace() if config.trace else None
+            row = run_one(task, instance, paradigm, factory, config, reporter.tokens, trace)
+            if trace is not None:
+                write_trace(prepared.out, row, trace.events)
             writer.write(row)
             rows.append(row.to_dict())
             reporter.row(row)

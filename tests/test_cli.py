@@ -94,3 +94,17 @@ def test_the_installed_command_reports_errors_without_a_traceback(tmp_path):
 def test_models_and_tasks_list_what_there_is():
     assert "SmolLM2-135M-Instruct" in invoke("models").output
     assert "sudoku" in invoke("tasks").output
+
+
+def test_trace_then_show_prints_the_threads(tmp_path):
+    assert oracle_run(tmp_path, "--trace").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == [
+        f"n4-s{k}-singles-{p}.jsonl" for k in (0, 1) for p in ("cot", "fj", "mplm")]
+    shown = invoke("show", str(tmp_path), "n4-s1-singles", "--paradigm", "cot")
+    assert shown.exit_code == 0, shown.output
+    assert "n4-s1-singles cot: solved" in shown.output and "@answer" in shown.output
+
+
+def test_show_without_traces_is_one_line(tmp_path):
+    assert oracle_run(tmp_path).exit_code == 0
+    one_line_error(invoke("show", str(tmp_path), "n4-s0-singles"), "run with --trace")

@@ -120,3 +120,39 @@ def test_run_stops_once_the_answer_is_complete():
     assert by_name(outcome)["b"].generated_tokens == len("@answer 1\n")  # decoded until the stop
     assert outcome.ticks == len("@answer 1\n")
     assert_accounting_invariant(outcome)
+
+
+def test_trace_records_every_event_in_time_order():
+    from mplm_bench.runtime.trace import Trace
+
+    child = ScriptedProgram([lambda news: f"@return {news[0].payload}!\n"])
+    programs = {"root": ScriptedProgram(["@fork x\n", "@join\n", "@answer ok\n"], child=child)}
+    trace = Trace()
+    specs = [ThreadSpec("root", "main", "P\n")]
+    Scheduler(specs, FORK_JOIN.verbs, scripted_policy(programs), trace=trace).run()
+    summary = [(e["tick"], e["thread"], e["event"]) for e in trace.events]
+    assert summary == [
+        (0, "root", "spawn"),
+        (8, "root", "segment"), (8, "root.0", "spawn"), (8, "root", "fork"),
+        (14, "root", "segment"),  # @join: the child is still writing
+        (19, "root.0", "segment"), (19, "root.0", "end"), (19, "root", "join"),
+        (30, "root", "segment"), (30, "root", "end"),
+    ]
+    assert trace.events[2]["task"] == "x" and trace.events[2]["parent"] == "root"
+    assert trace.events[6] == {"tick": 19, "thread": "root.0", "event": "end", "how": "return",
+                                    "payload": "x!", "preempted": False,
+                                    "context": len("P\n@fork x\n<< task: x\n@return x!\n")}
+
+
+def test_trace_of_messages_names_sender_and_send_tick():
+    from mplm_bench.runtime.trace import Trace
+
+    trace = Trace()
+    programs = {"a": ScriptedProgram(["@send b hi\n"]), "b": ScriptedProgram(["@recv\n", "@answer 1\n"])}
+    specs = [ThreadSpec(name, "t", "P\n") for name in programs]
+    Scheduler(specs, MPLM.verbs, scripted_policy(programs), trace=trace).run()
+    deliver = next(e for e in trace.events if e["event"] == "deliver")
+    assert deliver == {"tick": 11, "thread": "b", "event": "deliver", "from": "a", "payload": "hi",
+                       "sent_at": 11, "tokens": len("<< a: hi\n")}
+    send = next(e for e in trace.events if e["event"] == "send")
+    assert send["to"] == ["b"] and send["tick"] == 11

@@ -15,6 +15,7 @@ from mplm_bench.backends.base import Tokenizer, cached_encoder
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.protocol import Action, ProtocolError
 from mplm_bench.runtime.thread import Message, RunStatus, Thread, ThreadSpec, ThreadState
+from mplm_bench.runtime.trace import Trace
 
 
 class Policy(Protocol):
@@ -86,12 +87,14 @@ class Scheduler:
         budgets: Budgets = Budgets(),
         answer_complete: Callable[[dict[str, str]], bool] = lambda answers: False,
         on_step: Callable[[int], None] | None = None,
+        trace: Trace | None = None,
     ):
         self.verbs = verbs
         self.policy = policy
         self.budgets = budgets
         self.answer_complete = answer_complete  # lets a run stop once its answer is out
         self.on_step = on_step  # progress hook: called with the tokens generated this step
+        self.trace = trace
         self.acc = Accounting()
         self.tick = 0
         self.threads: list[Thread] = []
@@ -114,7 +117,12 @@ class Scheduler:
         self.acc.prefill_tokens += len(prompt)
         self.live_kv += len(prompt)
         self._touched[thread.id] = thread
+        self._record(thread, "spawn", role=spec.role, parent=None, tokens=len(prompt))
         return thread
+
+    def _record(self, thread: Thread, event: str, **data) -> None:
+        if self.trace is not None:
+            self.trace.add(self.tick, thread.name, event, **data)
 
     def _new_thread(self, name: str, role: str, parent: int | None) -> Thread:
         if len(self.threads) >= self.budgets.max_threads:
@@ -147,8 +155,11 @@ class Scheduler:
     def _deliver_mailbox(self, thread: Thread) -> None:
         while thread.mailbox:
             message = thread.mailbox.popleft()
+            tokens = self._insert(thread, message.sender, message.payload)
             self.acc.messages += 1
-            self.acc.message_tokens += self._insert(thread, message.sender, message.payload)
+            self.acc.message_tokens += tokens
+            self._record(thread, "deliver", payload=message.payload, sent_at=message.sent_at,
+                         tokens=tokens, **{"from": message.sender})
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self) -> RunOutcome:
@@ -239,6 +250,8 @@ class Scheduler:
 
     # ---- actions --------------------------------------------------------------------------
     def _complete_segment(self, thread: Thread, text: str) -> None:
+        self._record(thread, "segment", text=text, tokens=len(thread.pending),
+                     context=thread.context_len)
         thread.generated_tokens += len(thread.pending)
         self.acc.generated_tokens += len(thread.pending)
         thread.tokens.extend(thread.pending)
@@ -256,16 +269,17 @@ class Scheduler:
             raise _Stop(RunStatus.PROTOCOL_ERROR,
                         f"thread {thread.name}: @{action.verb} is not part of this paradigm")
         unasked, thread.unasked_news = thread.unasked_news, False
+        thread.preempted = action.verb == "exit" and unasked
         getattr(self, f"_do_{action.verb}")(thread, action)
-        if action.verb == "exit" and unasked:
-            thread.preempted = True
         if thread.state is ThreadState.RUNNABLE and thread.mailbox:
             thread.unasked_news = True  # delivered before its next segment, unasked
 
-    def _end(self, thread: Thread, how: str) -> None:
+    def _end(self, thread: Thread, how: str, payload: str = "") -> None:
         self._set_state(thread, ThreadState.DONE)
         self.live_kv -= len(thread.tokens)
         thread.end = how
+        self._record(thread, "end", how=how, payload=payload, preempted=thread.preempted,
+                     context=len(thread.tokens))
         thread.ended_at = self.tick
         thread.mailbox.clear()
         self.policy.on_end(thread)
@@ -273,12 +287,13 @@ class Scheduler:
     def _do_answer(self, thread: Thread, action: Action) -> None:
         thread.answer = action.payload
         self.answers[thread.name] = action.payload
-        self._end(thread, "answer")
+        self._end(thread, "answer", action.payload)
 
     def _do_exit(self, thread: Thread, action: Action) -> None:
         self._end(thread, "exit")
 
     def _do_send(self, thread: Thread, action: Action) -> None:
+        self._record(thread, "send", to=list(action.targets), payload=action.payload)
         for name in action.targets:
             target = self.by_name.get(name)
             if target is None:
@@ -295,6 +310,7 @@ class Scheduler:
             self._set_state(thread, ThreadState.RECV)
 
     def _do_fork(self, thread: Thread, action: Action) -> None:
+        first = len(self.threads)
         for task in action.targets:
             child = self._new_thread(f"{thread.name}.{thread.children}", "child", parent=thread.id)
             thread.children += 1
@@ -305,6 +321,9 @@ class Scheduler:
             self.policy.on_fork(thread, child)
             thread.unjoined.append(child.id)
             self._insert(child, "task", task)
+            self._record(child, "spawn", role=child.role, parent=thread.name,
+                         tokens=len(child.tokens), task=task)
+        self._record(thread, "fork", children=[t.name for t in self.threads[first:]])
 
     def _do_join(self, thread: Thread, action: Action) -> None:
         if all(child in thread.returned for child in thread.unjoined):
@@ -313,6 +332,7 @@ class Scheduler:
             self._set_state(thread, ThreadState.JOIN)
 
     def _insert_join_results(self, parent: Thread) -> None:
+        self._record(parent, "join", children=[self.threads[c].name for c in parent.unjoined])
         for child_id in parent.unjoined:
             self.acc.messages += 1
             self.acc.message_tokens += self._insert(parent, self.threads[child_id].name,
@@ -325,6 +345,6 @@ class Scheduler:
             raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {thread.name}: @return without a parent")
         parent = self.threads[thread.parent]
         parent.returned[thread.id] = action.payload
-        self._end(thread, "return")
+        self._end(thread, "return", action.payload)
         if parent.state is ThreadState.JOIN and all(c in parent.returned for c in parent.unjoined):
             self._insert_join_results(parent)
