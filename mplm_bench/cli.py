@@ -4,6 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+# llama.cpp must load before pandas: pyarrow, which pandas imports when present, bundles C++
+# libraries whose symbols crash llama.cpp's tokenizer if they load first (seen on a CUDA box).
+import llama_cpp  # noqa: F401
 import typer
 
 from mplm_bench import console
@@ -99,6 +102,36 @@ def show(
 ) -> None:
     """One instance's threads as a tree: what each wrote and received."""
     console.guarded(lambda: console.show_threads(run_dir, instance, paradigm, max_threads))
+
+
+@app.command("report")
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="results folders (run.json, results.jsonl, "
+                                                    "optional traces/)"),
+    out: Path = typer.Option(..., "--out", "-o", help="report.html (one self-contained file) "
+                                                      "or report.md (+ report_files/)"),
+) -> None:
+    """Tables and figures from saved run folders: configs, results per size, plots, timelines."""
+    console.guarded(lambda: console.write_report(run_dirs, out))
+
+
+analyze_app = typer.Typer(no_args_is_help=True, help="How costs scale with the task size.")
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("sudoku")
+def analyze_sudoku(
+    sizes: str = typer.Option("4,9,16,25", help="comma-separated sides n: 4, 9, 16, 25"),
+    instances: int = typer.Option(5, help="puzzles per size"),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP + " (its tokenizer counts)"),
+    seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
+    out: Optional[Path] = typer.Option(None, help="results folder [default: results/<run-id>]"),
+) -> None:
+    """Oracle runs of MPLM, CoT and FJ at each size: scaling.csv, exponents.csv, scaling.png."""
+    from mplm_bench.console_scaling import analyze_and_show
+
+    folder = out or console.default_out("scaling")
+    console.guarded(lambda: analyze_and_show(sizes, instances, model, seed, folder))
 
 
 def main() -> None:
