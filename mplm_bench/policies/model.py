@@ -23,6 +23,11 @@ class ModelPolicy:
         ordered = sorted(runnable, key=lambda t: (not t.pending, self._last_step.get(t.id, -1), t.id))
         return ordered[: self.backend.n_slots]
 
+    def _unfed(self, thread: Thread) -> list[int]:
+        """Context tokens not yet in the KV: inserted lines and the last sampled token."""
+        start, committed = self._fed.get(thread.id, 0), len(thread.tokens)
+        return thread.tokens[start:].tolist() + thread.pending[max(0, start - committed):]
+
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
         batch = self._batch(runnable)
         feeds = {}
@@ -30,8 +35,7 @@ class ModelPolicy:
             if thread.at_boundary:  # a new segment starts: grammar state back to its root
                 self.backend.reset_sampler(thread.id)
                 thread.at_boundary = False
-            context = thread.tokens + thread.pending
-            feeds[thread.id] = context[self._fed.get(thread.id, 0):]
+            feeds[thread.id] = self._unfed(thread)
         sampled = self.backend.step(feeds)
         self._step += 1
         completed = []

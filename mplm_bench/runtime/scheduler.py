@@ -7,6 +7,7 @@ policy decodes one step at a time.
 """
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
@@ -165,12 +166,19 @@ class Scheduler:
     def run(self) -> RunOutcome:
         start = time.monotonic()
         status, detail = None, ""
+        # contexts are long lists of ints: the cyclic GC would walk all of them on every
+        # collection (over a second in a 25x25 fork-join run) and the runtime makes no cycles
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             self._loop(start)
         except _Stop as stop:
             status, detail = stop.status, stop.detail
         except Exception as error:  # a backend failure is a status, never a crash
             status, detail = RunStatus.ERROR, f"{type(error).__name__}: {error}"
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         if status is None:
             status, detail = self._quiescent_status()
         self._finish_all()
@@ -314,7 +322,7 @@ class Scheduler:
         for task in action.targets:
             child = self._new_thread(f"{thread.name}.{thread.children}", "child", parent=thread.id)
             thread.children += 1
-            child.tokens = list(thread.tokens)
+            child.tokens = thread.tokens[:]
             child.copied_tokens = len(child.tokens)
             self.acc.kv_copied_tokens += len(child.tokens)
             self.live_kv += len(child.tokens)

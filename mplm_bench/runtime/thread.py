@@ -1,6 +1,7 @@
 """A thread: one KV sequence of the model, with its token context, state and mailbox."""
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
@@ -46,7 +47,8 @@ class Thread:
     name: str
     role: str
     parent: int | None = None
-    tokens: list[int] = field(default_factory=list)  # the context, in KV order
+    # the context, in KV order; an int array, so a fork copies it with one memcpy
+    tokens: array = field(default_factory=lambda: array("i"))
     pending: list[int] = field(default_factory=list)  # tokens of the segment being written
     state: ThreadState = ThreadState.RUNNABLE
     at_boundary: bool = True  # between segments: deliveries may be inserted now

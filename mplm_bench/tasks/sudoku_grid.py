@@ -160,8 +160,13 @@ def candidates(n: int, cells: Sequence[int], index: int) -> frozenset[int]:
     """Digits 1..n not used by any peer of the cell (meant for a blank cell)."""
     t = _tables(n)
     _check_index(n, index)
-    used = {cells[p] for p in t.peers[index]}
-    return frozenset(d for d in range(1, n + 1) if d not in used)
+    # set difference over a map stays in C: the FJ oracle asks this ~100k times a 25x25 run
+    return _digits(n).difference(map(cells.__getitem__, t.peers[index]))
+
+
+@lru_cache(maxsize=None)
+def _digits(n: int) -> frozenset[int]:
+    return frozenset(range(1, n + 1))
 
 
 def _first_conflict(n: int, cells: Sequence[int]) -> tuple[str, int] | None:
