@@ -111,6 +111,14 @@ def show_threads(run_dir: Path, instance: str, paradigm: str | None, max_threads
         stdout.print(thread_tree(run_dir, instance, name, max_threads))
 
 
+def write_report(run_dirs: list[Path], out: Path) -> None:
+    from mplm_bench.report import write_report as write
+
+    with stderr.status("drawing the report..."):
+        written = write(run_dirs, out)
+    stdout.print(f"report: {written}", markup=False, highlight=False)
+
+
 def show_models() -> None:
     table = Table(title="models")
     for heading in ("name", "PyPI package", "file", "about"):
