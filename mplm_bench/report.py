@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mplm_bench.results import ROWS_FILE, RUN_FILE, TRACES_DIR, ResultsError, read_rows
+from mplm_bench.results import (ROWS_FILE, RUN_FILE, TRACES_DIR, ResultsError, read_rows,
+                                read_trace)
 from mplm_bench.tasks.base import TaskInputError
-from mplm_bench.timeline import read_trace
 
 SUFFIXES = (".html", ".md")
 # medians per (run, task, size, paradigm); solved % and runs are computed apart

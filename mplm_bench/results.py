@@ -75,23 +75,29 @@ def write_run_record(out: Path, config: dict, model: dict | None) -> None:
     (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
-def read_rows(out: Path) -> list[dict]:
-    """Rows already written; a torn last line (an interrupted write) is dropped."""
-    path = out / ROWS_FILE
-    if not path.exists():
-        return []
-    rows = []
-    lines = path.read_text().splitlines()
+def read_jsonl(path: Path) -> list[dict]:
+    """Objects of a JSONL file; a torn last line (a run killed mid-write) is dropped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise ResultsError(f"cannot read {path}: {error.strerror or error}") from None
+    records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            records.append(json.loads(line))
         except json.JSONDecodeError:
             if number == len(lines):
                 break  # the run was killed mid-write
             raise ResultsError(f"{path}:{number}: not a JSON line") from None
-    return rows
+    return records
+
+
+def read_rows(out: Path) -> list[dict]:
+    """Rows already written (none if the folder has no results yet)."""
+    path = out / ROWS_FILE
+    return read_jsonl(path) if path.exists() else []
 
 
 def truncate_torn_tail(out: Path) -> None:
@@ -133,11 +139,13 @@ def write_trace(out: Path, row: ResultRow, events: list[dict]) -> Path:
     return path
 
 
-def read_trace(out: Path, instance_id: str, paradigm: str) -> tuple[dict, list[dict]]:
-    path = trace_path(out, instance_id, paradigm)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        raise ResultsError(f"no trace for {instance_id} {paradigm} in {out} (run with --trace)") from None
-    header, *events = [json.loads(line) for line in lines if line.strip()]
-    return header, events
+def read_trace(path: Path) -> tuple[dict, list[dict]]:
+    """(header, events) of one trace file."""
+    records = read_jsonl(Path(path))
+    if not records or records[0].get("kind") != "header":
+        raise ResultsError(f"{path}: first line is not a trace header")
+    header = records[0]
+    if header.get("schema_version") != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: trace schema_version {header.get('schema_version')!r}, "
+                           f"this reader knows {SCHEMA_VERSION}")
+    return header, records[1:]

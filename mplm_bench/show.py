@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.tree import Tree
 
-from mplm_bench.results import read_rows, read_trace
+from mplm_bench.results import ResultsError, read_rows, read_trace, trace_path
 
 TEXT_LIMIT = 400  # characters of a segment or message shown before "..."
 
@@ -22,7 +22,10 @@ def paradigms_of(out: Path, instance_id: str) -> list[str]:
 
 
 def thread_tree(out: Path, instance_id: str, paradigm: str, max_threads: int) -> Tree:
-    header, events = read_trace(out, instance_id, paradigm)
+    path = trace_path(out, instance_id, paradigm)
+    if not path.exists():
+        raise ResultsError(f"no trace for {instance_id} {paradigm} in {out} (run with --trace)")
+    header, events = read_trace(path)
     root = Tree(f"[bold]{escape(instance_id)}[/] {paradigm}: {header['status']}")
     nodes: dict[str, Tree] = {}
     hidden = 0

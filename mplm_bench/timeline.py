@@ -6,13 +6,9 @@ plot can be redrawn from saved files at any time.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-from mplm_bench.results import ResultsError
 
-TRACE_SCHEMA_VERSION = 1
 ARROW_HEADS_MAX = 200  # above this many sends, draw plain lines with a dot at delivery
 
 
@@ -61,31 +57,6 @@ class Timeline:
             arrows=[a for a in self.arrows if a.lane0 in names and a.lane1 in names],
             forks=[m for m in self.forks if m.lane in names],
             joins=[m for m in self.joins if m.lane in names])
-
-
-def read_trace(path: Path) -> tuple[dict, list[dict]]:
-    """(header, events) of one trace file; a torn last line (killed run) is dropped."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise ResultsError(f"cannot read trace {path}: {error.strerror or error}") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise ResultsError(f"{path}:{number}: not a JSON line") from None
-    if not records or records[0].get("kind") != "header":
-        raise ResultsError(f"{path}: first line is not a trace header")
-    header = records[0]
-    if header.get("schema_version") != TRACE_SCHEMA_VERSION:
-        raise ResultsError(f"{path}: trace schema_version {header.get('schema_version')!r}, "
-                           f"this reader knows {TRACE_SCHEMA_VERSION}")
-    return header, records[1:]
 
 
 def build_timeline(events: list[dict]) -> Timeline:

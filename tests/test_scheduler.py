@@ -136,9 +136,11 @@ def test_trace_records_every_event_in_time_order():
         (8, "root", "segment"), (8, "root.0", "spawn"), (8, "root", "fork"),
         (14, "root", "segment"),  # @join: the child is still writing
         (19, "root.0", "segment"), (19, "root.0", "end"), (19, "root", "join"),
+        (19, "root", "deliver"),  # the join result, from the child
         (30, "root", "segment"), (30, "root", "end"),
     ]
     assert trace.events[2]["task"] == "x" and trace.events[2]["parent"] == "root"
+    assert trace.events[8]["from"] == "root.0" and trace.events[8]["payload"] == "x!"
     assert trace.events[6] == {"tick": 19, "thread": "root.0", "event": "end", "how": "return",
                                     "payload": "x!", "preempted": False,
                                     "context": len("P\n@fork x\n<< task: x\n@return x!\n")}

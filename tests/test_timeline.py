@@ -4,9 +4,8 @@ import json
 import pytest
 from matplotlib.figure import Figure
 
-from mplm_bench.results import ResultsError
-from mplm_bench.timeline import (Arrow, Lane, Mark, build_timeline, end_contexts, plot_timeline,
-                                 read_trace)
+from mplm_bench.results import ResultsError, read_trace
+from mplm_bench.timeline import Arrow, Lane, Mark, build_timeline, end_contexts, plot_timeline
 
 HEADER = {"kind": "header", "schema_version": 1, "task": "sudoku", "size": 4,
           "instance_id": "n4-s0-singles", "paradigm": "mplm", "policy": "oracle",

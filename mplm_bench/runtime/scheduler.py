@@ -342,9 +342,13 @@ class Scheduler:
     def _insert_join_results(self, parent: Thread) -> None:
         self._record(parent, "join", children=[self.threads[c].name for c in parent.unjoined])
         for child_id in parent.unjoined:
+            child, payload = self.threads[child_id], parent.returned.pop(child_id)
+            tokens = self._insert(parent, child.name, payload)
             self.acc.messages += 1
-            self.acc.message_tokens += self._insert(parent, self.threads[child_id].name,
-                                                    parent.returned.pop(child_id))
+            self.acc.message_tokens += tokens
+            # a join result is the child's message to its parent, sent when it returned
+            self._record(parent, "deliver", payload=payload, sent_at=child.ended_at,
+                         tokens=tokens, **{"from": child.name})
         parent.unjoined = []
         self._set_state(parent, ThreadState.RUNNABLE)
 

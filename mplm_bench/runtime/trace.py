@@ -2,8 +2,9 @@
 
 Each event is a dict {"tick", "thread", "event", ...} in time order (ticks are decode
 steps). Events: spawn (role, parent, tokens), segment (text, tokens, context), send (to,
-payload), deliver (from, payload, sent_at, tokens), fork (children), join (children),
-end (how, payload, preempted, context). The file format is in results.write_trace.
+payload), deliver (from, payload, sent_at, tokens: a message or a join result), fork
+(children), join (children), end (how, payload, preempted, context). The file format is
+in results.write_trace.
 """
 from __future__ import annotations
 
