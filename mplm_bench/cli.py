@@ -43,7 +43,9 @@ def run_sudoku(
     grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
     trace: bool = typer.Option(False, help="write per-thread events to DIR/traces/"),
     ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
-    seq_max: int = typer.Option(64, help="threads resident in the KV cache at once"),
+    seq_max: int = typer.Option(16, help="threads resident in the KV cache at once (raise it "
+                                         "on a GPU; on a CPU every step attends over all "
+                                         "resident threads' cells)"),
     threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
     n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
     main_gpu: int = typer.Option(0, help="GPU index for the model"),
