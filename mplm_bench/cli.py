@@ -27,7 +27,7 @@ def run_sudoku(
     paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
     policy: str = typer.Option("model", help="model (decode with the model) or oracle"),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    instances: int = typer.Option(1, min=1, help="puzzles to run (a 25x25 model run takes "
+    instances: int = typer.Option(1, help="puzzles to run (a 25x25 model run takes "
                                                  "~6 minutes a puzzle on 2 CPU cores)"),
     seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
     difficulty: str = typer.Option("singles", help="singles (no search needed) or search"),

@@ -76,6 +76,8 @@ def run_and_show(task, make_instances: Callable, config) -> None:
         paradigms = parse_paradigms(",".join(config.paradigms))
     except ValueError as error:
         raise TaskInputError(str(error)) from None
+    if config.instances < 1:  # checked here, not by typer, to keep the error one line
+        raise TaskInputError(f"--instances must be at least 1, got {config.instances}")
     if config.policy not in ("model", "oracle"):
         raise TaskInputError(f"--policy must be model or oracle, got {config.policy!r}")
     instances = make_instances(task)
