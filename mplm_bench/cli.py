@@ -4,9 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-# llama.cpp must load before pandas: pyarrow, which pandas imports when present, bundles C++
-# libraries whose symbols crash llama.cpp's tokenizer if they load first (seen on a CUDA box).
-import llama_cpp  # noqa: F401
 import typer
 
 from mplm_bench import console

@@ -9,9 +9,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
-# llama.cpp must load before pandas (see cli.py: pyarrow's C++ libraries crash its
-# tokenizer otherwise), and run_sizes tokenizes after this module has loaded pandas
-import llama_cpp  # noqa: F401
 import numpy as np
 import pandas as pd
 
