@@ -1,4 +1,4 @@
-"""Tests for mplm_bench.tasks.sudoku_generate: SAT checks, fast singles checker, generator."""
+"""Tests for mplm_bench.tasks.sudoku_generate and sudoku_sat: SAT checks, fast singles checker, generator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mplm_bench.tasks import sudoku_generate as sgen
-from mplm_bench.tasks.sudoku_generate import count_solutions, generate, solve_sat
+from mplm_bench.tasks.sudoku_generate import generate
+from mplm_bench.tasks.sudoku_sat import count_solutions, solve_sat
 from mplm_bench.tasks.sudoku_grid import Puzzle, solve_singles, verify
 from sudoku_cases import CLASSIC_SOLUTION, classic, digits
 
