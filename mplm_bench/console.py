@@ -15,7 +15,7 @@ from mplm_bench.backends.base import BackendError
 from mplm_bench.metrics import ResultRow
 from mplm_bench.models import DEFAULT_MODEL, KNOWN_MODELS, MODEL_ENV, ModelFileError
 from mplm_bench.paradigms import PARADIGMS, parse_paradigms
-from mplm_bench.results import ResultsError, new_run_id
+from mplm_bench.results import ResultsError, new_run_id, read_rows
 from mplm_bench.tasks.base import TaskInputError
 
 # a pipe or a log gets a wide table rather than Rich's 80-column default
@@ -88,12 +88,34 @@ def run_and_show(task, make_instances: Callable, config) -> None:
     stdout.print(f"results: {config.out}/results.jsonl", markup=False, highlight=False)
 
 
+def run_suite(path: Path, out: Path) -> None:
+    """Every entry of a suite file into one results folder, one progress bar."""
+    from mplm_bench.paradigms import parse_paradigms
+    from mplm_bench.runner import prepare_run, run_benchmark
+    from mplm_bench.suite import load_suite, only_policy, run_configs, write_suite_record
+    from mplm_bench.tasks.sudoku import SudokuTask
+
+    suite = load_suite(path)
+    plan = [(run, config, SudokuTask()) for run, _, config in run_configs(suite, out)]
+    work = [(config, task, task.instances(config.size, run.instances, run.seed, run.difficulty),
+             only_policy(prepare_run(config), run.policy)) for run, config, task in plan]
+    with _progress() as progress:
+        reporter = RichReporter(progress)
+        for config, task, instances, prepared in work:
+            run_benchmark(task, instances, parse_paradigms(",".join(config.paradigms)),
+                          config, prepared, reporter)
+    write_suite_record(out, suite, path)
+    show_summary(read_rows(out), f"suite {suite.name}")  # the file holds every entry's rows
+    stdout.print(f"results: {out}/results.jsonl", markup=False, highlight=False)
+
+
 def show_summary(rows: list[dict], title: str) -> None:
     table = Table(title=title)
-    for heading in ["size", "paradigm", *[h for _, h in SUMMARY_COLUMNS], "statuses"]:
-        table.add_column(heading, justify="left" if heading in ("paradigm", "statuses") else "right")
+    for heading in ["size", "policy", "paradigm", *[h for _, h in SUMMARY_COLUMNS], "statuses"]:
+        table.add_column(heading, justify="right" if heading in dict(SUMMARY_COLUMNS).values()
+                         or heading == "size" else "left")
     for record in summarize(rows).to_dict("records"):
-        cells = [str(record["size"]), record["paradigm"]]
+        cells = [str(record["size"]), record["policy"], record["paradigm"]]
         cells += [_fmt(record[name]) for name, _ in SUMMARY_COLUMNS]
         table.add_row(*cells, record["statuses"])
     stdout.print(table)

@@ -47,6 +47,7 @@ class RunConfig:
     temperature: float = 0.0
     grammar: bool = False  # constrain each segment's syntax with the protocol's GBNF
     trace: bool = False  # write traces/<instance>-<paradigm>.jsonl per run
+    suite: str | None = None  # the suite this run belongs to (compare checks it)
     task_options: dict = field(default_factory=dict)
 
 

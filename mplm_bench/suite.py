@@ -1,0 +1,148 @@
+"""Benchmark suites: a TOML file names tasks, sizes, paradigms, policy, model, instance
+counts, seeds and budgets; `mplm-bench suite run FILE --out DIR` runs every entry into one
+results folder, which `compare` checks against a recorded baseline.
+
+    name = "ci"
+    [[run]]
+    task = "sudoku"
+    sizes = [4, 9]
+    paradigms = ["mplm", "cot", "fj"]   # default: all three
+    policy = "oracle"                   # or "model"
+    instances = 2
+    seed = 0
+    max_tokens = 64                     # budgets: max_tokens, window, max_threads, timeout
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from mplm_bench.paradigms import PARADIGMS
+from mplm_bench.results import RUN_FILE
+from mplm_bench.tasks.base import TaskInputError
+
+TOP_KEYS = {"name", "description", "run"}
+RUN_KEYS = {"task", "sizes", "paradigms", "policy", "model", "instances", "seed", "difficulty",
+            "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads"}
+TASKS = {"sudoku"}  # sat and longqa join when they exist
+
+
+class SuiteError(TaskInputError):
+    """A suite file that cannot be run: one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    task: str
+    sizes: list[int]
+    paradigms: list[str] = field(default_factory=lambda: list(PARADIGMS))
+    policy: str = "oracle"
+    model: str | None = None
+    instances: int = 1
+    seed: int = 0
+    difficulty: str = "singles"
+    max_tokens: int = 0  # 0: the policy's default
+    window: int = 0
+    max_threads: int = 20000
+    timeout: float = 600.0  # seconds per run
+    seq_max: int = 16
+    threads: int = 0  # CPU threads for llama.cpp, 0 = all
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    runs: list[SuiteRun]
+
+
+def load_suite(path: Path) -> Suite:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SuiteError(f"cannot read suite file {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: not valid TOML: {error}") from None
+    _no_unknown(data, TOP_KEYS, f"{path}")
+    runs = data.get("run")
+    if not isinstance(runs, list) or not runs:
+        raise SuiteError(f"{path}: needs at least one [[run]] table")
+    name = data.get("name", Path(path).stem)
+    return Suite(str(name), str(data.get("description", "")),
+                 [_run(entry, f"{path}: [[run]] {k}") for k, entry in enumerate(runs, 1)])
+
+
+def _no_unknown(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SuiteError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+
+
+def _run(entry: dict, where: str) -> SuiteRun:
+    if not isinstance(entry, dict):
+        raise SuiteError(f"{where}: must be a table")
+    _no_unknown(entry, RUN_KEYS, where)
+    if entry.get("task") not in TASKS:
+        raise SuiteError(f"{where}: task must be one of {', '.join(sorted(TASKS))}, "
+                         f"got {entry.get('task')!r}")
+    try:
+        run = SuiteRun(**entry)
+    except TypeError as error:
+        raise SuiteError(f"{where}: {error}") from None
+    _check_values(run, where)
+    return run
+
+
+def _check_values(run: SuiteRun, where: str) -> None:
+    def fail(text: str):
+        raise SuiteError(f"{where}: {text}")
+
+    if not isinstance(run.sizes, list) or not run.sizes or not all(isinstance(n, int) for n in run.sizes):
+        fail(f"sizes must be a list of integers, got {run.sizes!r}")
+    bad = [p for p in run.paradigms if p not in PARADIGMS]
+    if bad:
+        fail(f"unknown paradigm {bad[0]!r}")
+    if run.policy not in ("oracle", "model"):
+        fail(f"policy must be oracle or model, got {run.policy!r}")
+    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads"):
+        value = getattr(run, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "instances" else 0):
+            fail(f"{key} must be a {'positive' if key == 'instances' else 'non-negative'} integer, "
+                 f"got {value!r}")
+
+
+def run_configs(suite: Suite, out: Path):
+    """One runner config per suite entry and size, all writing into `out`."""
+    from mplm_bench.runner import RunConfig, policy_budgets
+
+    for run in suite.runs:
+        budgets = policy_budgets(run.policy, run.max_tokens, run.window, run.max_threads, run.timeout)
+        for size in run.sizes:
+            yield run, size, RunConfig(
+                task=run.task, size=size, paradigms=list(run.paradigms), policy=run.policy,
+                model=run.model, instances=run.instances, seed=run.seed, out=str(out),
+                resume=True, budgets=budgets, suite=suite.name,
+                task_options={"difficulty": run.difficulty},
+                backend=dict(n_seq_max=run.seq_max, n_threads=run.threads))
+
+
+def only_policy(prepared, policy: str):
+    """Rows already in the folder count as done only for the same policy."""
+    done = {key: row for key, row in prepared.done.items() if row.get("policy") == policy}
+    return replace(prepared, done=done)
+
+
+def write_suite_record(out: Path, suite: Suite, source: Path) -> None:
+    """run.json for the whole suite: compare reads its config.suite."""
+    path = out / RUN_FILE
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record["config"] = {"suite": suite.name, "suite_file": str(source),
+                        "runs": [asdict(run) for run in suite.runs]}
+    path.write_text(json.dumps(record, indent=2) + "\n")
