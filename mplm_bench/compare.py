@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mplm_bench.results import ROWS_FILE, RUN_FILE, ResultsError, read_rows
+from mplm_bench.results import ResultsError, read_json_object, read_run_folder
 from mplm_bench.tasks.base import TaskInputError
 
 BASELINE_SCHEMA = 1
@@ -88,31 +88,7 @@ def summarize_for_baseline(rows: list[dict]) -> list[MetricRecord]:
 
 
 def load_run(run_dir: Path) -> RunData:
-    """Rows and run.json of a results folder; a missing or empty folder is bad input."""
-    if not run_dir.is_dir():
-        raise ResultsError(f"no results folder {run_dir}")
-    if not (run_dir / ROWS_FILE).exists():
-        raise ResultsError(f"{run_dir} has no {ROWS_FILE}")
-    rows = read_rows(run_dir)
-    if not rows:
-        raise ResultsError(f"{run_dir / ROWS_FILE} has no rows")
-    return RunData(rows, _read_json_object(run_dir / RUN_FILE, required=False))
-
-
-def _read_json_object(path: Path, required: bool) -> dict:
-    if not path.exists():
-        if required:
-            raise ResultsError(f"no such file {path}")
-        return {}  # run.json only adds the suite and versions; rows alone still compare
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ResultsError(f"cannot read {path}: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ResultsError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: expected a JSON object")
-    return data
+    return RunData(*read_run_folder(run_dir))
 
 
 def baseline_document(run_dir: Path) -> dict:
@@ -146,7 +122,7 @@ class Baseline:
 
 
 def load_baseline(path: Path) -> Baseline:
-    data = _read_json_object(path, required=True)
+    data = read_json_object(path, required=True)
     if data.get("schema_version") != BASELINE_SCHEMA:
         raise ResultsError(f"{path}: baseline schema_version {data.get('schema_version')!r}, "
                            f"this reader knows {BASELINE_SCHEMA}")

@@ -5,14 +5,12 @@ touches live runtime objects, so any table or figure can be redrawn from the fil
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from mplm_bench.results import (ROWS_FILE, RUN_FILE, TRACES_DIR, ResultsError, read_rows,
-                                read_trace)
+from mplm_bench.results import TRACES_DIR, ResultsError, read_run_folder, read_trace
 from mplm_bench.tasks.base import TaskInputError
 
 SUFFIXES = (".html", ".md")
@@ -75,19 +73,7 @@ def check_output(out: Path) -> None:
 
 
 def load_run(path: Path, label: str) -> RunData:
-    if not path.is_dir():
-        raise ResultsError(f"no such run folder: {path}")
-    if not (path / ROWS_FILE).is_file():
-        raise ResultsError(f"no {ROWS_FILE} in {path}")
-    rows = read_rows(path)
-    if not rows:
-        raise ResultsError(f"{path / ROWS_FILE} holds no rows")
-    record = {}
-    if (path / RUN_FILE).is_file():
-        try:
-            record = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise ResultsError(f"{path / RUN_FILE}: not JSON") from None
+    rows, record = read_run_folder(path)
     traces = [Trace(p, *read_trace(p)) for p in sorted((path / TRACES_DIR).glob("*.jsonl"))]
     return RunData(path, label, record, rows, traces)
 

@@ -149,3 +149,33 @@ def read_trace(path: Path) -> tuple[dict, list[dict]]:
         raise ResultsError(f"{path}: trace schema_version {header.get('schema_version')!r}, "
                            f"this reader knows {SCHEMA_VERSION}")
     return header, records[1:]
+
+
+def read_json_object(path: Path, required: bool) -> dict:
+    """A JSON object file (run.json, a baseline); absent and not required gives {}."""
+    if not path.exists():
+        if required:
+            raise ResultsError(f"no such file {path}")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ResultsError(f"cannot read {path}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_run_folder(path: Path) -> tuple[list[dict], dict]:
+    """Rows and run.json of a results folder; a missing folder or no rows is bad input.
+    run.json is optional: rows alone still tabulate and compare."""
+    if not path.is_dir():
+        raise ResultsError(f"no such run folder: {path}")
+    if not (path / ROWS_FILE).is_file():
+        raise ResultsError(f"no {ROWS_FILE} in {path}")
+    rows = read_rows(path)
+    if not rows:
+        raise ResultsError(f"{path / ROWS_FILE} holds no rows")
+    return rows, read_json_object(path / RUN_FILE, required=False)
