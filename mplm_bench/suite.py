@@ -26,6 +26,7 @@ else:  # pragma: no cover
 
 from mplm_bench.paradigms import PARADIGMS
 from mplm_bench.results import RUN_FILE
+from mplm_bench.runner import POLICIES
 from mplm_bench.tasks.base import TaskInputError
 
 TOP_KEYS = {"name", "description", "run"}
@@ -109,7 +110,7 @@ def _check_values(run: SuiteRun, where: str) -> None:
     bad = [p for p in run.paradigms if p not in PARADIGMS]
     if bad:
         fail(f"unknown paradigm {bad[0]!r}")
-    if run.policy not in ("oracle", "model"):
+    if run.policy not in POLICIES:
         fail(f"policy must be oracle or model, got {run.policy!r}")
     for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads"):
         value = getattr(run, key)
