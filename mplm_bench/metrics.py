@@ -1,12 +1,13 @@
 """One results row per instance x paradigm, built from a run's outcome (DESIGN.md, Metrics)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mplm_bench.runtime.scheduler import RunOutcome
 from mplm_bench.runtime.thread import RunStatus
 
-SCHEMA_VERSION = 1
+# 2: rows may carry task-specific metrics as extra columns (task_metrics, flattened)
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,19 @@ class ResultRow:
     dropped_messages: int  # sent to threads that had already finished
     wall_s: float  # seconds
     decode_tok_s: float  # generated tokens per second of wall time
+    # the task's own metrics (e.g. SAT tokens_after_solution, QA em/f1), written as columns
+    task_metrics: dict[str, float] = field(default_factory=dict)
 
     def key(self) -> tuple[str, str]:
         return (self.instance_id, self.paradigm)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        extra = row.pop("task_metrics")
+        clash = set(extra) & set(row)
+        if clash:
+            raise ValueError(f"task metric names clash with row columns: {sorted(clash)}")
+        return {**row, **extra}
 
 
 def decide_status(outcome: RunOutcome, correct: bool) -> RunStatus:
@@ -51,7 +59,8 @@ def decide_status(outcome: RunOutcome, correct: bool) -> RunStatus:
     return RunStatus.SOLVED if correct else RunStatus.WRONG
 
 
-def make_row(outcome: RunOutcome, status: RunStatus, correct: bool, **identity) -> ResultRow:
+def make_row(outcome: RunOutcome, status: RunStatus, correct: bool,
+             task_metrics: dict[str, float] | None = None, **identity) -> ResultRow:
     acc = outcome.accounting
     wall = round(outcome.wall_s, 4)
     return ResultRow(
@@ -73,5 +82,6 @@ def make_row(outcome: RunOutcome, status: RunStatus, correct: bool, **identity) 
         dropped_messages=acc.dropped_messages,
         wall_s=wall,
         decode_tok_s=round(acc.generated_tokens / outcome.wall_s, 1) if outcome.wall_s > 0 else 0.0,
+        task_metrics=dict(task_metrics or {}),
         **identity,
     )

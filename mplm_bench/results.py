@@ -15,6 +15,8 @@ from pathlib import Path
 from mplm_bench import __version__
 from mplm_bench.metrics import SCHEMA_VERSION, ResultRow
 
+TRACE_SCHEMAS = (1, 2)  # trace events did not change from 1 to 2 (rows did)
+
 RUN_FILE = "run.json"
 ROWS_FILE = "results.jsonl"
 TRACES_DIR = "traces"
@@ -145,9 +147,9 @@ def read_trace(path: Path) -> tuple[dict, list[dict]]:
     if not records or records[0].get("kind") != "header":
         raise ResultsError(f"{path}: first line is not a trace header")
     header = records[0]
-    if header.get("schema_version") != SCHEMA_VERSION:
+    if header.get("schema_version") not in TRACE_SCHEMAS:
         raise ResultsError(f"{path}: trace schema_version {header.get('schema_version')!r}, "
-                           f"this reader knows {SCHEMA_VERSION}")
+                           f"this reader knows {', '.join(map(str, TRACE_SCHEMAS))}")
     return header, records[1:]
 
 

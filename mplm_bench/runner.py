@@ -94,12 +94,13 @@ def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _Policy
     policy = factory.make(setup.programs, paradigm.verbs)
     scheduler = Scheduler(setup.specs, paradigm.verbs, policy, config.budgets,
                           answer_complete=lambda answers: setup.answer_from(answers) is not None,
-                          on_step=on_tokens, trace=trace)
+                          on_step=on_tokens, trace=trace, on_segment=setup.on_segment)
     outcome = scheduler.run()
     answer = setup.answer_from(outcome.answers)
     correct = answer is not None and outcome.status is None and setup.check(answer)
     status = decide_status(outcome, correct)
-    return make_row(outcome, status, correct, task=task.name, size=instance.size,
+    task_metrics = setup.task_metrics(outcome, answer) if setup.task_metrics else None
+    return make_row(outcome, status, correct, task_metrics, task=task.name, size=instance.size,
                     instance_id=instance.id, paradigm=paradigm.name, policy=config.policy,
                     model=factory.model_path.name, seed=config.seed)
 

@@ -36,7 +36,7 @@ def test_oracle_run_writes_results_and_run_record(tmp_path):
         (f"n4-s{k}-singles", p) for k in (0, 1) for p in ("mplm", "cot", "fj")]
     assert all(r["status"] == "solved" and r["correct"] for r in rows)
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["schema_version"] == 1 and len(record["model"]["sha256"]) == 64
+    assert record["schema_version"] == 2 and len(record["model"]["sha256"]) == 64
     assert record["versions"]["llama_cpp_python"]
     assert "solved %" in result.output
 

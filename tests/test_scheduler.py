@@ -158,3 +158,40 @@ def test_trace_of_messages_names_sender_and_send_tick():
                        "sent_at": 11, "tokens": len("<< a: hi\n")}
     send = next(e for e in trace.events if e["event"] == "send")
     assert send["to"] == ["b"] and send["tick"] == 11
+
+
+def test_tokens_after_the_first_find_are_counted_per_decode_step():
+    from mplm_bench.tasks.base import TokensAfter
+
+    after = TokensAfter(lambda text: "found" in text)
+    seen = []
+
+    def hook(thread, text, tokens, tick):
+        seen.append((thread.name, tokens, tick))
+        after.on_segment(thread, text, tokens, tick)
+
+    worker = ScriptedProgram([lambda news: "@exit\n" if news else "w" * 30 + "\n@send w busy\n"])
+    programs = {"w": worker, "finder": ScriptedProgram(["@send w found\n", "@answer done\n"])}
+    specs = [ThreadSpec(name, "t", f"P{name}\n") for name in programs]
+    outcome = Scheduler(specs, MPLM.verbs, scripted_policy(programs), on_segment=hook).run()
+    # finder: 14-token send done at tick 14, 13-token answer at 27; worker: 44 tokens at 44,
+    # then a 6-token exit at 50
+    assert seen == [("finder", 14, 14), ("finder", 13, 27), ("w", 44, 44), ("w", 6, 50)]
+    assert after.tick == 14
+    # after tick 14: the answer (13), 30 of the worker's 44, its exit (6)
+    assert after.tokens == 13 + 30 + 6 == outcome.accounting.generated_tokens - 14 - 14
+
+
+def test_task_metrics_become_row_columns_and_may_not_shadow_one():
+    import pytest
+
+    from mplm_bench.metrics import make_row
+    from mplm_bench.runtime.thread import RunStatus as Status
+
+    outcome = run({"a": ScriptedProgram(["@answer 1\n"])})
+    identity = dict(task="t", size=1, instance_id="i", paradigm="mplm", policy="oracle",
+                    model="m", seed=0)
+    row = make_row(outcome, Status.SOLVED, True, {"f1": 0.5}, **identity).to_dict()
+    assert row["f1"] == 0.5 and "task_metrics" not in row and row["schema_version"] == 2
+    with pytest.raises(ValueError, match="threads"):
+        make_row(outcome, Status.SOLVED, True, {"threads": 1.0}, **identity).to_dict()

@@ -38,6 +38,11 @@ class Policy(Protocol):
         """The run ends mid-segment: leave the tokens decoded so far in thread.pending."""
 
 
+# (thread, segment text, its tokens, tick it completed); a segment cut off when the run
+# ended comes with text "" and the tokens decoded by then
+SegmentHook = Callable[[Thread, str, int, int], None]
+
+
 @dataclass(frozen=True)
 class Budgets:
     max_tokens: int = 2_000_000  # generated tokens, all threads
@@ -89,6 +94,7 @@ class Scheduler:
         answer_complete: Callable[[dict[str, str]], bool] = lambda answers: False,
         on_step: Callable[[int], None] | None = None,
         trace: Trace | None = None,
+        on_segment: SegmentHook | None = None,
     ):
         self.verbs = verbs
         self.policy = policy
@@ -96,6 +102,7 @@ class Scheduler:
         self.answer_complete = answer_complete  # lets a run stop once its answer is out
         self.on_step = on_step  # progress hook: called with the tokens generated this step
         self.trace = trace
+        self.on_segment = on_segment
         self.acc = Accounting()
         self.tick = 0
         self.threads: list[Thread] = []
@@ -246,6 +253,8 @@ class Scheduler:
             if thread.live:
                 self.policy.cancel(thread)
             if thread.pending:
+                if self.on_segment is not None:
+                    self.on_segment(thread, "", len(thread.pending), self.tick)
                 self.acc.generated_tokens += len(thread.pending)
                 thread.generated_tokens += len(thread.pending)
                 thread.tokens.extend(thread.pending)
@@ -260,6 +269,8 @@ class Scheduler:
     def _complete_segment(self, thread: Thread, text: str) -> None:
         self._record(thread, "segment", text=text, tokens=len(thread.pending),
                      context=thread.context_len)
+        if self.on_segment is not None:
+            self.on_segment(thread, text, len(thread.pending), self.tick)
         thread.generated_tokens += len(thread.pending)
         self.acc.generated_tokens += len(thread.pending)
         thread.tokens.extend(thread.pending)

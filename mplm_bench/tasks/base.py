@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.oracle import ThreadProgram
+from mplm_bench.runtime.scheduler import RunOutcome, SegmentHook
 from mplm_bench.runtime.thread import ThreadSpec
 
 
@@ -20,6 +21,11 @@ class RunSetup:
     programs: Callable[[], dict[str, ThreadProgram]]  # oracle programs for those threads
     answer_from: Callable[[dict[str, str]], str | None]  # threads' answers -> the run's answer
     check: Callable[[str], bool]  # the task's verifier; never the model's word
+    # optional: sees every segment as it completes (thread, text, tokens, tick), e.g. to
+    # note when a SAT model first appeared
+    on_segment: Optional[SegmentHook] = None
+    # optional: the task's own metrics of a finished run (outcome, the run's answer or None)
+    task_metrics: Optional[Callable[[RunOutcome, Optional[str]], dict[str, float]]] = None
 
 
 class Task(Protocol):
@@ -31,6 +37,25 @@ class Task(Protocol):
 def single_answer(thread_name: str) -> Callable[[dict[str, str]], str | None]:
     """For paradigms whose one root thread answers for the run (CoT, fork-join)."""
     return lambda answers: answers.get(thread_name)
+
+
+class TokensAfter:
+    """Counts tokens decoded after the first segment that `found` accepts (a SAT model, an
+    announced answer): the work a perfect early stop would have saved. A segment of k tokens
+    that completes at tick t was decoded over ticks t-k+1..t (a thread in a segment is
+    runnable every step), so min(k, t - T) of its tokens came after the find at tick T."""
+
+    def __init__(self, found: Callable[[str], bool]):
+        self.found = found
+        self.tick: int | None = None  # decode step of the first find
+        self.tokens = 0  # tokens decoded after it, all threads
+
+    def on_segment(self, thread, text: str, tokens: int, tick: int) -> None:
+        if self.tick is None:
+            if text and self.found(text):
+                self.tick = tick
+        elif tick > self.tick:
+            self.tokens += min(tokens, tick - self.tick)
 
 
 class TaskInputError(ValueError):
