@@ -35,6 +35,7 @@ class ResultRow:
     messages: int  # delivered messages and join results
     message_tokens: int
     dropped_messages: int  # sent to threads that had already finished
+    protocol_repairs: int  # fixes a tolerant parse made to model segments (--tolerant)
     wall_s: float  # seconds
     decode_tok_s: float  # generated tokens per second of wall time
     # the task's own metrics (e.g. SAT tokens_after_solution, QA em/f1), written as columns
@@ -80,6 +81,7 @@ def make_row(outcome: RunOutcome, status: RunStatus, correct: bool,
         messages=acc.messages,
         message_tokens=acc.message_tokens,
         dropped_messages=acc.dropped_messages,
+        protocol_repairs=acc.protocol_repairs,
         wall_s=wall,
         decode_tok_s=round(acc.generated_tokens / outcome.wall_s, 1) if outcome.wall_s > 0 else 0.0,
         task_metrics=dict(task_metrics or {}),

@@ -46,6 +46,7 @@ class RunConfig:
     backend: dict = field(default_factory=dict)  # BackendConfig fields but model_path
     temperature: float = 0.0
     grammar: bool = False  # constrain each segment's syntax with the protocol's GBNF
+    tolerant: bool = False  # read actions as prompted models write them, counting repairs
     trace: bool = False  # write traces/<instance>-<paradigm>.jsonl per run
     suite: str | None = None  # the suite this run belongs to (compare checks it)
     task_options: dict = field(default_factory=dict)
@@ -73,7 +74,7 @@ class _PolicyFactory:
             return OraclePolicy(self.tokenizer(), programs())
         if verbs not in self._backends:  # the grammar depends on the paradigm's verbs
             self._backends[verbs] = self._backend(verbs)
-        return ModelPolicy(self._backends[verbs])
+        return ModelPolicy(self._backends[verbs], self.config.tolerant)
 
     def _backend(self, verbs: frozenset[str]):
         from mplm_bench.backends.llamacpp import LlamaCppBackend
@@ -94,7 +95,8 @@ def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _Policy
     policy = factory.make(setup.programs, paradigm.verbs)
     scheduler = Scheduler(setup.specs, paradigm.verbs, policy, config.budgets,
                           answer_complete=lambda answers: setup.answer_from(answers) is not None,
-                          on_step=on_tokens, trace=trace, on_segment=setup.on_segment)
+                          on_step=on_tokens, trace=trace, on_segment=setup.on_segment,
+                          tolerant=config.tolerant, expand_task=setup.expand_task)
     outcome = scheduler.run()
     answer = setup.answer_from(outcome.answers)
     correct = answer is not None and outcome.status is None and setup.check(answer)

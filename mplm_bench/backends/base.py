@@ -18,8 +18,9 @@ class Tokenizer(Protocol):
     bos: int | None  # token id prepended to a root thread's prompt, or None
     eos: int  # end-of-generation token id
 
-    def encode(self, text: str) -> list[int]:
-        """Tokens of `text`, no special tokens added, special-token text not parsed."""
+    def encode(self, text: str, special: bool = False) -> list[int]:
+        """Tokens of `text`, no special tokens added; special-token text ("<|im_start|>")
+        becomes control tokens only when `special` (prompts rendered by a chat template)."""
 
     def decode(self, tokens: Sequence[int]) -> str:
         """Text of `tokens` (bytes that do not form whole characters are replaced)."""

@@ -78,16 +78,37 @@ class LlamaTokenizer:
         self.bos: int | None = int(bos) if add_bos and bos >= 0 else None
         self.eos: int = int(llama_cpp.llama_vocab_eos(self.vocab))
         self.n_vocab: int = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        # for prompt formatting: the GGUF's chat template (None if it has none) and the
+        # text of its BOS/EOS tokens, which templates refer to
+        self.chat_template: str | None = self._meta("tokenizer.chat_template")
+        self.bos_text = self._token_text(llama_cpp.llama_vocab_bos(self.vocab))
+        self.eos_text = self._token_text(self.eos)
 
-    def encode(self, text: str) -> list[int]:
+    def _meta(self, key: str) -> str | None:
+        size = 1 << 16  # bytes; templates run to a few KB
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(size)
+            got = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, size)
+            if got < 0:
+                return None
+            if got < size:
+                return buf.value.decode("utf-8", errors="replace")
+            size = got + 1
+        return None
+
+    def _token_text(self, token: int) -> str:
+        text = llama_cpp.llama_vocab_get_text(self.vocab, token) if token >= 0 else None
+        return text.decode("utf-8", errors="replace") if text else ""
+
+    def encode(self, text: str, special: bool = False) -> list[int]:
         data = text.encode("utf-8")
         cap = len(data) + 8  # BPE never yields more tokens than bytes (+ slack)
         buf = (llama_cpp.llama_token * cap)()
-        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, False, False)
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, False, special)
         if n < 0:  # buffer too small: -n is the needed size
             cap = -n
             buf = (llama_cpp.llama_token * cap)()
-            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, False, False)
+            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, False, special)
         if n < 0:
             raise BackendError(f"tokenization failed ({n}) for text of {len(data)} bytes")
         return list(buf[:n])

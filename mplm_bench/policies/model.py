@@ -8,8 +8,9 @@ from mplm_bench.runtime.thread import Thread
 
 
 class ModelPolicy:
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, tolerant: bool = False):
         self.backend = backend
+        self.tolerant = tolerant  # a segment also ends at an action inside a line
         self.tokenizer = backend.tokenizer
         self._fed: dict[int, int] = {}  # thread id -> tokens of its context already in KV
         self._last_step: dict[int, int] = {}  # who waited longest, when threads outnumber slots
@@ -45,7 +46,7 @@ class ModelPolicy:
             token = sampled[thread.id]
             thread.pending.append(token)
             text = self.tokenizer.decode(thread.pending)
-            if token == self.tokenizer.eos or protocol.find_action_end(text) is not None:
+            if token == self.tokenizer.eos or protocol.find_action_end(text, self.tolerant) is not None:
                 completed.append((thread, text))
         return 1, completed
 

@@ -16,7 +16,7 @@ class CharTokenizer:
     bos = None
     eos = 0
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, special: bool = False) -> list[int]:
         return [ord(char) for char in text]
 
     def decode(self, tokens: Sequence[int]) -> str:

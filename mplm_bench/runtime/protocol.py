@@ -17,6 +17,11 @@ The runtime inserts lines that start with "<< " (messages, join results, a child
 
 Free lines must not start with "@" (that marks an action), payloads are one line, and fork
 tasks hold no "|".
+
+Tolerant reading (for prompted models that were not trained on the protocol): an action
+may sit inside a line after prose or markdown ("**@answer** 42"), the model may stop with
+its end token before the closing newline, or with no action at all (the caller names a
+fallback verb whose payload is the last non-empty line). Each such fix is a named repair.
 """
 from __future__ import annotations
 
@@ -63,17 +68,19 @@ def format_insert(sender: str, payload: str) -> str:
     return f"{INSERT_MARK}{sender}: {payload}\n"
 
 
-def find_action_end(text: str) -> int | None:
+def find_action_end(text: str, tolerant: bool = False) -> int | None:
     """Index just past the first complete action line of a segment, or None if none yet.
 
     A model decodes until this returns an index; characters after it (the rest of the
-    last token) stay in the context but are not read."""
+    last token) stay in the context but are not read. Tolerant: a line also counts when
+    an action can be read from inside it (see read_loose_action)."""
     start = 0
     while True:
         newline = text.find("\n", start)
         if newline < 0:
             return None
-        if text.startswith(ACTION_MARK, start):
+        if text.startswith(ACTION_MARK, start) or (
+                tolerant and read_loose_action(text[start:newline]) is not None):
             return newline + 1
         start = newline + 1
 
@@ -85,6 +92,55 @@ def parse_segment(text: str) -> Action:
         raise ProtocolError("segment has no complete action line")
     line_start = text.rfind("\n", 0, end - 1) + 1
     return parse_action(text[line_start:end - 1])
+
+
+# repairs a tolerant reading may make, one count each
+REPAIR_INLINE = "inline"  # the action did not start its line (prose or markup before it)
+REPAIR_MARKUP = "markup"  # markdown around the verb or the payload ("**@answer** 42")
+REPAIR_NO_NEWLINE = "no-newline"  # the segment ended (end token) before the action's newline
+REPAIR_NO_ACTION = "no-action"  # no action at all: the fallback verb took the last line
+# "@verb" where the "@" opens the line or follows a space or an opening mark of markdown
+_LOOSE_VERB = re.compile(r"(?<![^\s*_`>(\[\"'])@(" + "|".join(sorted(VERBS)) + r")(?![A-Za-z])")
+_MARKUP = "*_`"
+
+
+def read_loose_action(line: str) -> tuple[Action, tuple[str, ...]] | None:
+    """The first action that parses from anywhere in `line`, with the repairs it took,
+    or None. A strict action line reads with no repairs."""
+    for match in _LOOSE_VERB.finditer(line):
+        before, verb, rest = line[:match.start()], match.group(1), line[match.end():]
+        clean = rest.lstrip(_MARKUP).rstrip().rstrip(_MARKUP).rstrip()
+        marked = clean != rest.rstrip() or (before and not before.strip(_MARKUP + " >-"))
+        repairs = [REPAIR_INLINE] if before.strip(_MARKUP + " >-") else []
+        repairs += [REPAIR_MARKUP] if marked else []
+        if clean and not clean.startswith(" "):
+            clean = " " + clean
+        try:
+            return parse_action(f"@{verb}{clean}"), tuple(repairs)
+        except ProtocolError:
+            continue
+    return None
+
+
+def parse_segment_tolerant(text: str, fallback: str | None = None
+                           ) -> tuple[Action, tuple[str, ...]]:
+    """The action that ends a segment, read tolerantly, and the repairs it took.
+
+    `fallback` is the verb to use when the segment has no action at all (the model
+    stopped with its end token); its payload is the last non-empty line."""
+    end = find_action_end(text, tolerant=True)
+    if end is not None:
+        line_start = text.rfind("\n", 0, end - 1) + 1
+        return read_loose_action(text[line_start:end - 1])
+    lines = [line for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    found = read_loose_action(last)
+    if found is not None:
+        return found[0], found[1] + (REPAIR_NO_NEWLINE,)
+    if fallback is None:
+        raise ProtocolError("segment has no action")
+    payload = last.strip().strip(_MARKUP).strip()
+    return parse_action(f"@{fallback} {payload}" if payload else f"@{fallback}"), (REPAIR_NO_ACTION,)
 
 
 def parse_action(line: str) -> Action:

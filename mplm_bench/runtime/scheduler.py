@@ -64,6 +64,7 @@ class Accounting:
     messages: int = 0  # delivered messages and join results
     message_tokens: int = 0
     dropped_messages: int = 0  # sent to a thread that had already finished
+    protocol_repairs: int = 0  # fixes a tolerant parse made to segments (protocol.REPAIR_*)
 
 
 @dataclass
@@ -95,6 +96,8 @@ class Scheduler:
         on_step: Callable[[int], None] | None = None,
         trace: Trace | None = None,
         on_segment: SegmentHook | None = None,
+        tolerant: bool = False,
+        expand_task: Callable[[str], str] | None = None,
     ):
         self.verbs = verbs
         self.policy = policy
@@ -103,6 +106,8 @@ class Scheduler:
         self.on_step = on_step  # progress hook: called with the tokens generated this step
         self.trace = trace
         self.on_segment = on_segment
+        self.tolerant = tolerant  # read actions as protocol.parse_segment_tolerant does
+        self.expand_task = expand_task  # fork task -> the text inserted into the child
         self.acc = Accounting()
         self.tick = 0
         self.threads: list[Thread] = []
@@ -119,7 +124,9 @@ class Scheduler:
     def _start_root(self, spec: ThreadSpec) -> Thread:
         thread = self._new_thread(spec.name, spec.role, parent=None)
         bos = self.policy.tokenizer.bos
-        prompt = ([bos] if bos is not None else []) + list(self._encode(spec.prompt))
+        text = (self.policy.tokenizer.encode(spec.prompt, special=True) if spec.special_tokens
+                else self._encode(spec.prompt))
+        prompt = ([bos] if bos is not None else []) + list(text)
         thread.tokens.extend(prompt)
         thread.prompt_tokens = len(prompt)
         self.acc.prefill_tokens += len(prompt)
@@ -281,7 +288,7 @@ class Scheduler:
         thread.at_boundary = True
         thread.news = []
         try:
-            action = protocol.parse_segment(text)
+            action = self._parse(thread, text)
         except ProtocolError as error:
             raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {thread.name}: {error}") from None
         if action.verb not in self.verbs:
@@ -292,6 +299,18 @@ class Scheduler:
         getattr(self, f"_do_{action.verb}")(thread, action)
         if thread.state is ThreadState.RUNNABLE and thread.mailbox:
             thread.unasked_news = True  # delivered before its next segment, unasked
+
+    def _parse(self, thread: Thread, text: str) -> Action:
+        if not self.tolerant:
+            return protocol.parse_segment(text)
+        # a segment without any action ends the thread with its last line as the result
+        fallback = ("return" if thread.parent is not None and "return" in self.verbs
+                    else "answer" if "answer" in self.verbs else None)
+        action, repairs = protocol.parse_segment_tolerant(text, fallback)
+        if repairs:
+            self.acc.protocol_repairs += len(repairs)
+            self._record(thread, "repair", repairs=list(repairs))
+        return action
 
     def _end(self, thread: Thread, how: str, payload: str = "") -> None:
         self._set_state(thread, ThreadState.DONE)
@@ -339,7 +358,7 @@ class Scheduler:
             self.live_kv += len(child.tokens)
             self.policy.on_fork(thread, child)
             thread.unjoined.append(child.id)
-            self._insert(child, "task", task)
+            self._insert(child, "task", self.expand_task(task) if self.expand_task else task)
             self._record(child, "spawn", role=child.role, parent=thread.name,
                          tokens=len(child.tokens), task=task)
         self._record(thread, "fork", children=[t.name for t in self.threads[first:]])

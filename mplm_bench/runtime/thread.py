@@ -39,6 +39,9 @@ class ThreadSpec:
     name: str
     role: str
     prompt: str
+    # the prompt holds control-token text from a chat template ("<|im_start|>"): tokenize
+    # it as those tokens, as the model was trained
+    special_tokens: bool = False
 
 
 @dataclass

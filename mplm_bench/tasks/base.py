@@ -26,6 +26,9 @@ class RunSetup:
     on_segment: Optional[SegmentHook] = None
     # optional: the task's own metrics of a finished run (outcome, the run's answer or None)
     task_metrics: Optional[Callable[[RunOutcome, Optional[str]], dict[str, float]]] = None
+    # optional: a fork task ("chunk 3") -> the text the runtime inserts into the child (the
+    # chunk itself), so a child need not inherit what only it needs; counted as prefill
+    expand_task: Optional[Callable[[str], str]] = None
 
 
 class Task(Protocol):
