@@ -1,6 +1,8 @@
 """The command line: each command is a thin wrapper over a library call."""
 from __future__ import annotations
 
+import inspect
+import typing
 from pathlib import Path
 from typing import Optional
 
@@ -39,6 +41,9 @@ def run_sudoku(
     timeout: float = typer.Option(600.0, help="budget: seconds per run"),
     temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
     grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
+    tolerant: bool = typer.Option(False, "--tolerant/--strict", help="read actions as prompted "
+                                  "models write them (prose or markdown around them, no "
+                                  "closing newline) and count the repairs"),
     trace: bool = typer.Option(False, help="write per-thread events to DIR/traces/"),
     ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
     seq_max: int = typer.Option(16, help="threads resident in the KV cache at once (raise it "
@@ -51,20 +56,85 @@ def run_sudoku(
                                               help="flash attention (default: llama.cpp auto)"),
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
-    from mplm_bench.runner import RunConfig, policy_budgets
     from mplm_bench.tasks.sudoku import SudokuTask
 
-    config = RunConfig(
-        task="sudoku", size=size, paradigms=paradigms.split(","), policy=policy, model=model,
-        instances=instances, seed=seed, out=str(out or console.default_out("sudoku")), resume=resume,
-        budgets=policy_budgets(policy, max_tokens, window, max_threads, timeout),
-        temperature=temperature,
-        grammar=grammar, trace=trace, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
-        backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
-                     main_gpu=main_gpu, flash_attn=flash_attn),
-    )
+    config = _run_config("sudoku", size, {"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
+                         locals())
     console.guarded(lambda: console.run_and_show(
         SudokuTask(), lambda task: task.instances(size, instances, seed, difficulty, puzzles), config))
+
+
+def _run_config(task: str, size: int, task_options: dict, o: dict):
+    """The RunConfig of a `run TASK` command from its shared options `o` (by name)."""
+    from mplm_bench.runner import RunConfig, policy_budgets
+
+    return RunConfig(
+        task=task, size=size, paradigms=o["paradigms"].split(","), policy=o["policy"],
+        model=o["model"], instances=o["instances"], seed=o["seed"],
+        out=str(o["out"] or console.default_out(task)), resume=o["resume"],
+        budgets=policy_budgets(o["policy"], o["max_tokens"], o["window"], o["max_threads"], o["timeout"]),
+        temperature=o["temperature"], grammar=o["grammar"], tolerant=o["tolerant"], trace=o["trace"],
+        task_options=task_options,
+        backend=dict(n_ctx=o["ctx"], n_seq_max=o["seq_max"], n_threads=o["threads"],
+                     n_gpu_layers=o["n_gpu_layers"], main_gpu=o["main_gpu"], flash_attn=o["flash_attn"]),
+    )
+
+
+def _with_options_of(source, skip: tuple[str, ...]):
+    """Give a `run TASK` command every option of `source` (policy, budgets, backend, ...)
+    that it neither declares itself nor lists in `skip`; they reach it as `options`, a
+    dict by name. New shared options added to `source` so reach every task."""
+    def decorate(command):
+        own_hints, source_hints = typing.get_type_hints(command), typing.get_type_hints(source)
+        own = [p.replace(annotation=own_hints[p.name])
+               for p in inspect.signature(command).parameters.values() if p.name != "options"]
+        taken = {p.name for p in own} | set(skip)
+        shared = [p.replace(annotation=source_hints[p.name])
+                  for p in inspect.signature(source).parameters.values() if p.name not in taken]
+
+        def wrapper(**kwargs):
+            options = {p.name: kwargs.pop(p.name) for p in shared}
+            return command(**kwargs, options={**options, **kwargs})
+
+        wrapper.__signature__ = inspect.Signature(own + shared)
+        wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
+        return wrapper
+    return decorate
+
+
+@run_app.command("longqa")
+@_with_options_of(run_sudoku, skip=("size", "difficulty", "puzzles"))
+def run_longqa(
+    length: int = typer.Option(8000, help="document length in tokens of the model's tokenizer"),
+    kind: str = typer.Option("multihop", help="needle (multi-key needle), vartrack (variable "
+                                               "tracking) or multihop (facts across chunks)"),
+    hops: int = typer.Option(2, help="facts the answer chains, each in its own chunk "
+                                     "(vartrack, multihop)"),
+    chunks: Optional[int] = typer.Option(None, help="chunks K the document is split into "
+                                                    "[default: one per 1000 tokens, >= hops]"),
+    instances_file: Optional[Path] = typer.Option(None, help="JSONL in the LongBench layout "
+                                                             "(context, input, answers) instead "
+                                                             "of generated instances"),
+    instances: int = typer.Option(1, help="questions to run"),
+    tolerant: bool = typer.Option(True, "--tolerant/--strict", help="read actions as prompted "
+                                  "models write them, counting repairs (protocol_repairs)"),
+    options: Optional[dict] = None,
+) -> None:
+    """Long-context QA under each paradigm: EM/F1, costs and protocol repairs per paradigm."""
+    console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, options))
+
+
+def _run_longqa(length, kind, hops, chunks, path, options) -> None:
+    from mplm_bench.backends.llamacpp_load import load_tokenizer
+    from mplm_bench.models import resolve_model
+    from mplm_bench.tasks.longqa import LongQATask
+
+    config = _run_config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
+                                            "instances_file": path and str(path)}, options)
+    task = LongQATask(load_tokenizer(str(resolve_model(config.model))), config.budgets.window,
+                      kind, hops, chunks, path)
+    config.task_options["chat_format"] = task.chat.source  # gguf template or plain
+    console.run_and_show(task, lambda t: t.instances(length, config.instances, config.seed), config)
 
 
 @app.command("models")

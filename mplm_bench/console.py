@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mplm_bench.analyze import SUMMARY_COLUMNS, summarize
+from mplm_bench.analyze import SUMMARY_COLUMNS, extra_columns, summarize
 from mplm_bench.backends.base import BackendError
 from mplm_bench.metrics import ResultRow
 from mplm_bench.models import DEFAULT_MODEL, KNOWN_MODELS, MODEL_ENV, ModelFileError
@@ -91,13 +91,11 @@ def run_and_show(task, make_instances: Callable, config) -> None:
 def run_suite(path: Path, out: Path) -> None:
     """Every entry of a suite file into one results folder, one progress bar."""
     from mplm_bench.runner import prepare_run, run_benchmark
-    from mplm_bench.suite import load_suite, only_policy, run_configs, write_suite_record
-    from mplm_bench.tasks.sudoku import SudokuTask
+    from mplm_bench.suite import load_suite, only_policy, run_configs, suite_task, write_suite_record
 
     suite = load_suite(path)
-    plan = [(run, config, SudokuTask()) for run, _, config in run_configs(suite, out)]
-    work = [(config, task, task.instances(config.size, run.instances, run.seed, run.difficulty),
-             only_policy(prepare_run(config), run.policy)) for run, config, task in plan]
+    work = [(config, *suite_task(run, config), only_policy(prepare_run(config), run.policy))
+            for run, _, config in run_configs(suite, out)]
     with _progress() as progress:
         reporter = RichReporter(progress)
         for config, task, instances, prepared in work:
@@ -110,12 +108,13 @@ def run_suite(path: Path, out: Path) -> None:
 
 def show_summary(rows: list[dict], title: str) -> None:
     table = Table(title=title)
-    for heading in ["size", "policy", "paradigm", *[h for _, h in SUMMARY_COLUMNS], "statuses"]:
-        table.add_column(heading, justify="right" if heading in dict(SUMMARY_COLUMNS).values()
+    columns = SUMMARY_COLUMNS + [(name, name) for name in extra_columns(rows)]  # task metrics
+    for heading in ["size", "policy", "paradigm", *[h for _, h in columns], "statuses"]:
+        table.add_column(heading, justify="right" if heading in dict(columns).values()
                          or heading == "size" else "left")
     for record in summarize(rows).to_dict("records"):
         cells = [str(record["size"]), record["policy"], record["paradigm"]]
-        cells += [_fmt(record[name]) for name, _ in SUMMARY_COLUMNS]
+        cells += [_fmt(record[name]) for name, _ in columns]
         table.add_row(*cells, record["statuses"])
     stdout.print(table)
 
@@ -159,6 +158,10 @@ def show_tasks() -> None:
         table.add_column(heading)
     table.add_row("sudoku", "mplm-bench run sudoku --size 4|9|16|25",
                   "generated puzzles with one solution, or --puzzles FILE")
+    table.add_row("longqa", "mplm-bench run longqa --length TOKENS [--kind needle|vartrack|"
+                  "multihop] [--hops H] [--chunks K]",
+                  "RULER-like questions over a long document (EM/F1), or --instances-file "
+                  "FILE.jsonl (LongBench layout)")
     stdout.print(table)
     stdout.print("paradigms: " + ", ".join(f"{p.name} ({p.title})" for p in PARADIGMS.values()),
                  markup=False)

@@ -31,8 +31,10 @@ from mplm_bench.tasks.base import TaskInputError
 
 TOP_KEYS = {"name", "description", "run"}
 RUN_KEYS = {"task", "sizes", "paradigms", "policy", "model", "instances", "seed", "difficulty",
-            "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads"}
-TASKS = {"sudoku"}  # sat and longqa join when they exist
+            "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads",
+            "kind", "hops", "chunks"}
+TASKS = {"sudoku", "longqa"}  # sizes: sudoku side n; longqa document length in tokens
+TOLERANT_TASKS = {"longqa"}  # tasks whose runs read actions tolerantly (prompted models)
 
 
 class SuiteError(TaskInputError):
@@ -55,6 +57,9 @@ class SuiteRun:
     timeout: float = 600.0  # seconds per run
     seq_max: int = 16
     threads: int = 0  # CPU threads for llama.cpp, 0 = all
+    kind: str = "multihop"  # longqa: needle, vartrack or multihop
+    hops: int = 2  # longqa
+    chunks: int = 0  # longqa: 0 = one per 1000 tokens
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,8 @@ def _check_values(run: SuiteRun, where: str) -> None:
         fail(f"unknown paradigm {bad[0]!r}")
     if run.policy not in POLICIES:
         fail(f"policy must be oracle or model, got {run.policy!r}")
-    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads"):
+    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads",
+                "hops", "chunks"):
         value = getattr(run, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "instances" else 0):
             fail(f"{key} must be a {'positive' if key == 'instances' else 'non-negative'} integer, "
@@ -129,9 +135,26 @@ def run_configs(suite: Suite, out: Path):
             yield run, size, RunConfig(
                 task=run.task, size=size, paradigms=list(run.paradigms), policy=run.policy,
                 model=run.model, instances=run.instances, seed=run.seed, out=str(out),
-                resume=True, budgets=budgets, suite=suite.name,
-                task_options={"difficulty": run.difficulty},
+                resume=True, budgets=budgets, suite=suite.name, tolerant=run.task in TOLERANT_TASKS,
+                task_options=({"kind": run.kind, "hops": run.hops, "chunks": run.chunks or None}
+                              if run.task == "longqa" else {"difficulty": run.difficulty}),
                 backend=dict(n_seq_max=run.seq_max, n_threads=run.threads))
+
+
+def suite_task(run: SuiteRun, config) -> tuple:
+    """The task of one suite entry and size, and its instances."""
+    if run.task == "longqa":
+        from mplm_bench.backends.llamacpp_load import load_tokenizer
+        from mplm_bench.models import resolve_model
+        from mplm_bench.tasks.longqa import LongQATask
+
+        task = LongQATask(load_tokenizer(str(resolve_model(config.model))), config.budgets.window,
+                          run.kind, run.hops, run.chunks or None)
+        return task, task.instances(config.size, run.instances, run.seed)
+    from mplm_bench.tasks.sudoku import SudokuTask
+
+    task = SudokuTask()
+    return task, task.instances(config.size, run.instances, run.seed, run.difficulty)
 
 
 def only_policy(prepared, policy: str):

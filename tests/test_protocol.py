@@ -60,3 +60,26 @@ def test_grammar_lists_only_the_paradigm_verbs():
     assert '"@recv"' in text and '"@send " name' in text and '"@answer " payload' in text
     assert "@fork" not in text and "@join" not in text
     assert text.startswith("root ::= line* action")
+
+
+@pytest.mark.parametrize("text, action, repairs", [
+    ("@answer 42\n", Action("answer", "42"), ()),
+    ("**@answer** 42\n", Action("answer", "42"), ("markup",)),
+    ("So the answer is @answer 42\n", Action("answer", "42"), ("inline",)),
+    ("So: **@answer 42**\n", Action("answer", "42"), ("inline", "markup")),
+    ("- `@recv`\n", Action("recv"), ("markup",)),
+    ("mail a@answer.com\n@send b,c hi\n", Action("send", "hi", ("b", "c")), ()),
+    ("thinking\n@answer 42", Action("answer", "42"), ("no-newline",)),
+    ("I think it is Paris.\n\n", Action("answer", "I think it is Paris."), ("no-action",)),
+    ("**Paris**", Action("answer", "Paris"), ("no-action",)),
+])
+def test_tolerant_reading_counts_its_repairs(text, action, repairs):
+    assert protocol.parse_segment_tolerant(text, fallback="answer") == (action, repairs)
+
+
+def test_tolerant_stop_detection_and_no_fallback():
+    assert protocol.find_action_end("so **@recv**\nmore") == None
+    assert protocol.find_action_end("so **@recv**\nmore", tolerant=True) == len("so **@recv**\n")
+    assert protocol.find_action_end("write me at x@recv.org\n", tolerant=True) is None
+    with pytest.raises(ProtocolError, match="no action"):
+        protocol.parse_segment_tolerant("just prose\n")

@@ -195,3 +195,28 @@ def test_task_metrics_become_row_columns_and_may_not_shadow_one():
     assert row["f1"] == 0.5 and "task_metrics" not in row and row["schema_version"] == 2
     with pytest.raises(ValueError, match="threads"):
         make_row(outcome, Status.SOLVED, True, {"threads": 1.0}, **identity).to_dict()
+
+
+def test_tolerant_runs_count_repairs_and_strict_runs_stop():
+    programs = lambda: {"a": ScriptedProgram(["I will **@send b** hi\n", "@recv\n"]),
+                        "b": ScriptedProgram(["@recv\n", "the end is **near**"])}
+    specs = [ThreadSpec(name, "t", f"P{name}\n") for name in "ab"]
+    strict = Scheduler(specs, MPLM.verbs, scripted_policy(programs())).run()
+    assert strict.status is RunStatus.PROTOCOL_ERROR
+    tolerant = Scheduler(specs, MPLM.verbs, scripted_policy(programs()), tolerant=True,
+                         answer_complete=lambda answers: "b" in answers).run()
+    assert tolerant.status is None and tolerant.answers == {"b": "the end is near"}
+    assert tolerant.accounting.protocol_repairs == 3  # inline + markup, then no-action
+
+
+def test_expand_task_inserts_the_expanded_text_into_the_child_as_prefill():
+    programs = {"r": ScriptedProgram(["@fork c1\n", "@join\n"], then="@answer ok\n",
+                                     child=ScriptedProgram([lambda news: f"@return {len(news[0].payload)}\n"]))}
+    specs = [ThreadSpec("r", "t", "Pr\n")]
+    outcome = Scheduler(specs, FORK_JOIN.verbs, scripted_policy(programs),
+                        expand_task=lambda task: f"{task}: chunk text").run()
+    child = by_name(outcome)["r.0"]
+    assert child.inserted_tokens == len("<< task: c1: chunk text\n")
+    assert by_name(outcome)["r"].answer == "ok"
+    assert "<< r.0: 14\n" in "".join(map(chr, by_name(outcome)["r"].tokens))
+    assert_accounting_invariant(outcome)

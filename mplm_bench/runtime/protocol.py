@@ -104,17 +104,22 @@ _LOOSE_VERB = re.compile(r"(?<![^\s*_`>(\[\"'])@(" + "|".join(sorted(VERBS)) + r
 _MARKUP = "*_`"
 
 
+def _unmark(text: str) -> str:
+    return text.replace("*", "").replace("`", "").strip().strip("_").strip()
+
+
 def read_loose_action(line: str) -> tuple[Action, tuple[str, ...]] | None:
     """The first action that parses from anywhere in `line`, with the repairs it took,
     or None. A strict action line reads with no repairs."""
     for match in _LOOSE_VERB.finditer(line):
         before, verb, rest = line[:match.start()], match.group(1), line[match.end():]
-        clean = rest.lstrip(_MARKUP).rstrip().rstrip(_MARKUP).rstrip()
-        marked = clean != rest.rstrip() or (before and not before.strip(_MARKUP + " >-"))
+        # bold and code marks go wherever they are ("**@send b** hi"), "_" only at the
+        # ends (inside a payload or a name it may belong there)
+        clean = _unmark(rest)
+        clean = " " + clean if clean else ""
+        marked = clean.strip() != rest.strip() or (before and not before.strip(_MARKUP + " >-"))
         repairs = [REPAIR_INLINE] if before.strip(_MARKUP + " >-") else []
         repairs += [REPAIR_MARKUP] if marked else []
-        if clean and not clean.startswith(" "):
-            clean = " " + clean
         try:
             return parse_action(f"@{verb}{clean}"), tuple(repairs)
         except ProtocolError:
@@ -139,7 +144,7 @@ def parse_segment_tolerant(text: str, fallback: str | None = None
         return found[0], found[1] + (REPAIR_NO_NEWLINE,)
     if fallback is None:
         raise ProtocolError("segment has no action")
-    payload = last.strip().strip(_MARKUP).strip()
+    payload = _unmark(last)
     return parse_action(f"@{fallback} {payload}" if payload else f"@{fallback}"), (REPAIR_NO_ACTION,)
 
 

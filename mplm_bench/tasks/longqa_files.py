@@ -108,7 +108,7 @@ def _record(line: str, where: str, default_id: str) -> QARecord:
         raise TaskInputError(f"{where}: bad JSON: {error.msg} (column {error.colno})") from None
     if not isinstance(data, dict):
         raise TaskInputError(f"{where}: expected a JSON object")
-    question = data.get("input", data.get("question"))
+    question = data.get("input") or data.get("question")
     context, answers = data.get("context"), data.get("answers")
     if not isinstance(context, str) or not context.strip():
         raise TaskInputError(f"{where}: missing field 'context' (a non-empty string)")
