@@ -72,6 +72,7 @@ def test_grammar_lists_only_the_paradigm_verbs():
     ("thinking\n@answer 42", Action("answer", "42"), ("no-newline",)),
     ("I think it is Paris.\n\n", Action("answer", "I think it is Paris."), ("no-action",)),
     ("**Paris**", Action("answer", "Paris"), ("no-action",)),
+    ("@jump high\n@send a;b x\n", Action("answer", "@send a;b x"), ("no-action",)),
 ])
 def test_tolerant_reading_counts_its_repairs(text, action, repairs):
     assert protocol.parse_segment_tolerant(text, fallback="answer") == (action, repairs)

@@ -72,15 +72,15 @@ def find_action_end(text: str, tolerant: bool = False) -> int | None:
     """Index just past the first complete action line of a segment, or None if none yet.
 
     A model decodes until this returns an index; characters after it (the rest of the
-    last token) stay in the context but are not read. Tolerant: a line also counts when
-    an action can be read from inside it (see read_loose_action)."""
+    last token) stay in the context but are not read. Tolerant: a line counts when an
+    action can be read from it (read_loose_action); one that cannot is prose."""
     start = 0
     while True:
         newline = text.find("\n", start)
         if newline < 0:
             return None
-        if text.startswith(ACTION_MARK, start) or (
-                tolerant and read_loose_action(text[start:newline]) is not None):
+        if (read_loose_action(text[start:newline]) is not None if tolerant
+                else text.startswith(ACTION_MARK, start)):
             return newline + 1
         start = newline + 1
 
