@@ -29,7 +29,7 @@ def write(tmp_path, text, name="s.toml"):
     (ORACLE_SUITE.replace('name = "tiny"', 'name = "tiny"\nflavour = 2'), "unknown key 'flavour'"),
     (ORACLE_SUITE.replace('policy = "oracle"', 'policy = "magic"'), "policy must be oracle or model"),
     (ORACLE_SUITE.replace("instances = 2", "instances = 0"), "instances must be a positive integer"),
-    (ORACLE_SUITE.replace('task = "sudoku"', 'task = "chess"'), "task must be one of sudoku"),
+    (ORACLE_SUITE.replace('task = "sudoku"', 'task = "chess"'), "task must be one of longqa, sudoku"),
     (ORACLE_SUITE.replace('"cot"', '"tot"'), "unknown paradigm 'tot'"),
     ('name = "x"\n', "needs at least one [[run]] table"),
     ("name = \n", "not valid TOML"),
@@ -57,3 +57,13 @@ def test_suite_run_then_baseline_then_compare(tmp_path):
     assert again.exit_code == 0 and len((out / "results.jsonl").read_text().splitlines()) == 4
     compared = RUNNER.invoke(app, ["compare", str(out), "--baseline", str(baseline)])
     assert compared.exit_code == 0 and "regressed" not in compared.output
+
+
+def test_a_longqa_entry_runs_its_generated_questions(tmp_path):
+    path = write(tmp_path, 'name = "qa"\n[[run]]\ntask = "longqa"\nsizes = [1200]\n'
+                           'policy = "oracle"\nkind = "vartrack"\nhops = 2\n')
+    result = RUNNER.invoke(app, ["suite", "run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
+    assert [(r["instance_id"], r["status"], r["em"]) for r in rows] == [
+        ("vartrack-L1200-k2-h2-s0", "solved", 1.0)] * 3
