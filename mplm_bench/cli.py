@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from mplm_bench import console
+from mplm_bench.cli_options import MODEL_HELP, RunOptions, with_run_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark message passing, chain-of-thought and fork-join reasoning.")
@@ -15,56 +16,46 @@ bench_app = typer.Typer(no_args_is_help=True, help="Speed benchmarks (commands, 
 app.add_typer(run_app, name="run")
 app.add_typer(bench_app, name="bench")
 
-MODEL_HELP = "known model name (see `mplm-bench models`) or path to a GGUF file"
-
 
 @run_app.command("sudoku")
+@with_run_options
 def run_sudoku(
+    options: RunOptions,
     size: int = typer.Option(9, help="side n of the n x n grid: 4, 9, 16 or 25"),
-    paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
-    policy: str = typer.Option("model", help="model (decode with the model) or oracle"),
-    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    instances: int = typer.Option(1, help="puzzles to run (a 25x25 model run takes "
-                                                 "~6 minutes a puzzle on 2 CPU cores)"),
-    seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
     difficulty: str = typer.Option("singles", help="singles (no search needed) or search"),
     puzzles: Optional[Path] = typer.Option(None, help="puzzle file instead of generated puzzles"),
-    out: Optional[Path] = typer.Option(None, help="results folder (default: results/<run-id>)"),
-    resume: bool = typer.Option(False, help="skip instance x paradigm rows already in --out"),
-    max_tokens: int = typer.Option(0, help="budget: generated tokens per run, all threads "
-                                           "[0: 2048 for the model policy, 2M for the oracle]"),
-    window: int = typer.Option(0, help="per-thread context limit in tokens [0: 8192 for the "
-                                       "model policy, 1M for the oracle]"),
-    max_threads: int = typer.Option(20000, help="budget: threads per run"),
-    timeout: float = typer.Option(600.0, help="budget: seconds per run"),
-    temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
-    grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
-    trace: bool = typer.Option(False, help="write per-thread events to DIR/traces/"),
-    ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
-    seq_max: int = typer.Option(16, help="threads resident in the KV cache at once (raise it "
-                                         "on a GPU; on a CPU every step attends over all "
-                                         "resident threads' cells)"),
-    threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
-    n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
-    main_gpu: int = typer.Option(0, help="GPU index for the model"),
-    flash_attn: Optional[bool] = typer.Option(None, "--flash-attn/--no-flash-attn",
-                                              help="flash attention (default: llama.cpp auto)"),
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
-    from mplm_bench.runner import RunConfig, policy_budgets
     from mplm_bench.tasks.sudoku import SudokuTask
 
-    config = RunConfig(
-        task="sudoku", size=size, paradigms=paradigms.split(","), policy=policy, model=model,
-        instances=instances, seed=seed, out=str(out or console.default_out("sudoku")), resume=resume,
-        budgets=policy_budgets(policy, max_tokens, window, max_threads, timeout),
-        temperature=temperature,
-        grammar=grammar, trace=trace, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
-        backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
-                     main_gpu=main_gpu, flash_attn=flash_attn),
-    )
-    console.guarded(lambda: console.run_and_show(
-        SudokuTask(), lambda task: task.instances(size, instances, seed, difficulty, puzzles), config))
+    config = options.config("sudoku", size, {"difficulty": difficulty,
+                                             "puzzles": puzzles and str(puzzles)})
+    console.guarded(lambda: console.run_and_show(SudokuTask(), lambda task: task.instances(
+        size, options.instances, options.seed, difficulty, puzzles), config))
+
+
+@run_app.command("sat")
+@with_run_options
+def run_sat(
+    options: RunOptions,
+    num_vars: int = typer.Option(20, "--vars", help="variables n of random 3-SAT"),
+    ratio: float = typer.Option(4.26, help="clauses per variable: m = round(ratio * n)"),
+    split: int = typer.Option(2, help="FJ and MPLM: branch on the k most frequent variables "
+                                      "(2^k branches)"),
+    satisfiable: str = typer.Option("any", help="yes, no or any (PySAT decides; redraws)"),
+    instances_file: Optional[Path] = typer.Option(None, help="a DIMACS .cnf file or a folder "
+                                                             "of them instead of generating"),
+    save_cnf: Optional[Path] = typer.Option(None, help="also write the instances as .cnf files"),
+) -> None:
+    """Run 3-SAT formulas under each paradigm: DPLL text, FJ and MPLM branches, preemption."""
+    from mplm_bench.tasks.sat import SatTask
+
+    config = options.config("sat", num_vars, {
+        "ratio": ratio, "split": split, "satisfiable": satisfiable,
+        "instances_file": instances_file and str(instances_file)})
+    console.guarded(lambda: console.run_and_show(SatTask(split), lambda task: task.instances(
+        num_vars, options.instances, options.seed, ratio, satisfiable, instances_file, save_cnf),
+        config))
 
 
 @app.command("models")
