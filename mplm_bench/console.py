@@ -91,13 +91,12 @@ def run_and_show(task, make_instances: Callable, config) -> None:
 def run_suite(path: Path, out: Path) -> None:
     """Every entry of a suite file into one results folder, one progress bar."""
     from mplm_bench.runner import prepare_run, run_benchmark
-    from mplm_bench.suite import load_suite, only_policy, run_configs, write_suite_record
-    from mplm_bench.tasks.sudoku import SudokuTask
+    from mplm_bench.suite import (load_suite, only_policy, run_configs, task_instances,
+                                  write_suite_record)
 
     suite = load_suite(path)
-    plan = [(run, config, SudokuTask()) for run, _, config in run_configs(suite, out)]
-    work = [(config, task, task.instances(config.size, run.instances, run.seed, run.difficulty),
-             only_policy(prepare_run(config), run.policy)) for run, config, task in plan]
+    work = [(config, *task_instances(run, config.size),
+             only_policy(prepare_run(config), run.policy)) for run, _, config in run_configs(suite, out)]
     with _progress() as progress:
         reporter = RichReporter(progress)
         for config, task, instances, prepared in work:
@@ -159,6 +158,8 @@ def show_tasks() -> None:
         table.add_column(heading)
     table.add_row("sudoku", "mplm-bench run sudoku --size 4|9|16|25",
                   "generated puzzles with one solution, or --puzzles FILE")
+    table.add_row("sat", "mplm-bench run sat --vars N [--ratio R] [--split K]",
+                  "random 3-SAT (--satisfiable yes|no|any) or --instances-file DIMACS .cnf")
     stdout.print(table)
     stdout.print("paradigms: " + ", ".join(f"{p.name} ({p.title})" for p in PARADIGMS.values()),
                  markup=False)

@@ -31,8 +31,9 @@ from mplm_bench.tasks.base import TaskInputError
 
 TOP_KEYS = {"name", "description", "run"}
 RUN_KEYS = {"task", "sizes", "paradigms", "policy", "model", "instances", "seed", "difficulty",
-            "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads"}
-TASKS = {"sudoku"}  # sat and longqa join when they exist
+            "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads",
+            "ratio", "split", "satisfiable"}
+TASKS = {"sudoku", "sat"}  # longqa joins when it exists
 
 
 class SuiteError(TaskInputError):
@@ -49,6 +50,9 @@ class SuiteRun:
     instances: int = 1
     seed: int = 0
     difficulty: str = "singles"
+    ratio: float = 4.26  # sat: clauses per variable (sizes are variable counts)
+    split: int = 2  # sat: FJ/MPLM branch on 2^split assignments
+    satisfiable: str = "any"  # sat: yes, no or any
     max_tokens: int = 0  # 0: the policy's default
     window: int = 0
     max_threads: int = 20000
@@ -112,7 +116,10 @@ def _check_values(run: SuiteRun, where: str) -> None:
         fail(f"unknown paradigm {bad[0]!r}")
     if run.policy not in POLICIES:
         fail(f"policy must be oracle or model, got {run.policy!r}")
-    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads"):
+    if not isinstance(run.ratio, (int, float)) or isinstance(run.ratio, bool):
+        fail(f"ratio must be a number, got {run.ratio!r}")
+    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads",
+                "split"):
         value = getattr(run, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "instances" else 0):
             fail(f"{key} must be a {'positive' if key == 'instances' else 'non-negative'} integer, "
@@ -130,8 +137,25 @@ def run_configs(suite: Suite, out: Path):
                 task=run.task, size=size, paradigms=list(run.paradigms), policy=run.policy,
                 model=run.model, instances=run.instances, seed=run.seed, out=str(out),
                 resume=True, budgets=budgets, suite=suite.name,
-                task_options={"difficulty": run.difficulty},
+                task_options=_task_options(run),
                 backend=dict(n_seq_max=run.seq_max, n_threads=run.threads))
+
+
+def _task_options(run: SuiteRun) -> dict:
+    if run.task == "sat":
+        return {"ratio": run.ratio, "split": run.split, "satisfiable": run.satisfiable}
+    return {"difficulty": run.difficulty}
+
+
+def task_instances(run: SuiteRun, size: int):
+    """The task object of a suite entry and its instances at one size."""
+    if run.task == "sat":
+        from mplm_bench.tasks.sat import SatTask
+        task = SatTask(run.split)
+        return task, task.instances(size, run.instances, run.seed, run.ratio, run.satisfiable)
+    from mplm_bench.tasks.sudoku import SudokuTask
+    task = SudokuTask()
+    return task, task.instances(size, run.instances, run.seed, run.difficulty)
 
 
 def only_policy(prepared, policy: str):

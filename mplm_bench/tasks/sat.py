@@ -78,10 +78,13 @@ def states_a_model(formula: Formula, text: str) -> bool:
 
 class SatMetrics:
     """tokens_after_solution (tokens decoded after the first segment that states a valid
-    model), and the DPLL decisions and conflicts written, all threads."""
+    model); stopped_searches (preempted threads that had sent nothing: the row's
+    `preempted` also counts a finder whose peer's model crossed its own); the DPLL
+    decisions and conflicts written in completed segments, all threads."""
 
     def __init__(self, formula: Formula):
         self.after = TokensAfter(lambda text: states_a_model(formula, text))
+        self.senders: set[int] = set()  # thread ids that sent a message
         self.decisions = 0
         self.conflicts = 0
 
@@ -90,10 +93,13 @@ class SatMetrics:
         for line in text.splitlines():
             self.decisions += line.startswith("decide ")
             self.conflicts += line.startswith("conflict ")
+            if line.startswith("@send "):
+                self.senders.add(thread.id)
 
     def metrics(self, outcome: RunOutcome, answer: str | None) -> dict[str, float]:
-        return {"tokens_after_solution": self.after.tokens, "decisions": self.decisions,
-                "conflicts": self.conflicts}
+        stopped = sum(t.preempted and t.id not in self.senders for t in outcome.threads)
+        return {"tokens_after_solution": self.after.tokens, "stopped_searches": stopped,
+                "decisions": self.decisions, "conflicts": self.conflicts}
 
 
 # ---- prompts ------------------------------------------------------------------------------
