@@ -1,14 +1,13 @@
 """The command line: each command is a thin wrapper over a library call."""
 from __future__ import annotations
 
-import inspect
-import typing
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from mplm_bench import console
+from mplm_bench.cli_options import MODEL_HELP, RunOptions, with_run_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark message passing, chain-of-thought and fork-join reasoning.")
@@ -17,94 +16,53 @@ bench_app = typer.Typer(no_args_is_help=True, help="Speed benchmarks (commands, 
 app.add_typer(run_app, name="run")
 app.add_typer(bench_app, name="bench")
 
-MODEL_HELP = "known model name (see `mplm-bench models`) or path to a GGUF file"
-
 
 @run_app.command("sudoku")
+@with_run_options
 def run_sudoku(
+    options: RunOptions,
     size: int = typer.Option(9, help="side n of the n x n grid: 4, 9, 16 or 25"),
-    paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
-    policy: str = typer.Option("model", help="model (decode with the model) or oracle"),
-    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    instances: int = typer.Option(1, help="puzzles to run (a 25x25 model run takes "
-                                                 "~6 minutes a puzzle on 2 CPU cores)"),
-    seed: int = typer.Option(0, help="first generator seed; puzzle k uses seed + k"),
     difficulty: str = typer.Option("singles", help="singles (no search needed) or search"),
     puzzles: Optional[Path] = typer.Option(None, help="puzzle file instead of generated puzzles"),
-    out: Optional[Path] = typer.Option(None, help="results folder (default: results/<run-id>)"),
-    resume: bool = typer.Option(False, help="skip instance x paradigm rows already in --out"),
-    max_tokens: int = typer.Option(0, help="budget: generated tokens per run, all threads "
-                                           "[0: 2048 for the model policy, 2M for the oracle]"),
-    window: int = typer.Option(0, help="per-thread context limit in tokens [0: 8192 for the "
-                                       "model policy, 1M for the oracle]"),
-    max_threads: int = typer.Option(20000, help="budget: threads per run"),
-    timeout: float = typer.Option(600.0, help="budget: seconds per run"),
-    temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
-    grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
-    tolerant: bool = typer.Option(False, "--tolerant/--strict", help="read actions as prompted "
-                                  "models write them (prose or markdown around them, no "
-                                  "closing newline) and count the repairs"),
-    trace: bool = typer.Option(False, help="write per-thread events to DIR/traces/"),
-    ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
-    seq_max: int = typer.Option(16, help="threads resident in the KV cache at once (raise it "
-                                         "on a GPU; on a CPU every step attends over all "
-                                         "resident threads' cells)"),
-    threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
-    n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
-    main_gpu: int = typer.Option(0, help="GPU index for the model"),
-    flash_attn: Optional[bool] = typer.Option(None, "--flash-attn/--no-flash-attn",
-                                              help="flash attention (default: llama.cpp auto)"),
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
     from mplm_bench.tasks.sudoku import SudokuTask
 
-    config = _run_config("sudoku", size, {"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
-                         locals())
-    console.guarded(lambda: console.run_and_show(
-        SudokuTask(), lambda task: task.instances(size, instances, seed, difficulty, puzzles), config))
+    config = options.config("sudoku", size, {"difficulty": difficulty,
+                                             "puzzles": puzzles and str(puzzles)})
+    console.guarded(lambda: console.run_and_show(SudokuTask(), lambda task: task.instances(
+        size, options.instances, options.seed, difficulty, puzzles), config))
 
 
-def _run_config(task: str, size: int, task_options: dict, o: dict):
-    """The RunConfig of a `run TASK` command from its shared options `o` (by name)."""
-    from mplm_bench.runner import RunConfig, policy_budgets
+@run_app.command("sat")
+@with_run_options
+def run_sat(
+    options: RunOptions,
+    num_vars: int = typer.Option(20, "--vars", help="variables n of random 3-SAT"),
+    ratio: float = typer.Option(4.26, help="clauses per variable: m = round(ratio * n)"),
+    split: int = typer.Option(2, help="FJ and MPLM: branch on the k most frequent variables "
+                                      "(2^k branches)"),
+    satisfiable: str = typer.Option("any", help="yes, no or any (PySAT decides; redraws)"),
+    instances_file: Optional[Path] = typer.Option(None, help="a DIMACS .cnf file or a folder "
+                                                             "of them instead of generating"),
+    save_cnf: Optional[Path] = typer.Option(None, help="also write the instances as .cnf files"),
+) -> None:
+    """Run 3-SAT formulas under each paradigm: DPLL text, FJ and MPLM branches, preemption."""
+    from mplm_bench.tasks.sat import SatTask
 
-    return RunConfig(
-        task=task, size=size, paradigms=o["paradigms"].split(","), policy=o["policy"],
-        model=o["model"], instances=o["instances"], seed=o["seed"],
-        out=str(o["out"] or console.default_out(task)), resume=o["resume"],
-        budgets=policy_budgets(o["policy"], o["max_tokens"], o["window"], o["max_threads"], o["timeout"]),
-        temperature=o["temperature"], grammar=o["grammar"], tolerant=o["tolerant"], trace=o["trace"],
-        task_options=task_options,
-        backend=dict(n_ctx=o["ctx"], n_seq_max=o["seq_max"], n_threads=o["threads"],
-                     n_gpu_layers=o["n_gpu_layers"], main_gpu=o["main_gpu"], flash_attn=o["flash_attn"]),
-    )
+    config = options.config("sat", num_vars, {
+        "ratio": ratio, "split": split, "satisfiable": satisfiable,
+        "instances_file": instances_file and str(instances_file)})
+    console.guarded(lambda: console.run_and_show(SatTask(split), lambda task: task.instances(
+        num_vars, options.instances, options.seed, ratio, satisfiable, instances_file, save_cnf),
+        config))
 
-
-def _with_options_of(source, skip: tuple[str, ...]):
-    """Give a `run TASK` command every option of `source` (policy, budgets, backend, ...)
-    that it neither declares itself nor lists in `skip`; they reach it as `options`, a
-    dict by name. New shared options added to `source` so reach every task."""
-    def decorate(command):
-        own_hints, source_hints = typing.get_type_hints(command), typing.get_type_hints(source)
-        own = [p.replace(annotation=own_hints[p.name])
-               for p in inspect.signature(command).parameters.values() if p.name != "options"]
-        taken = {p.name for p in own} | set(skip)
-        shared = [p.replace(annotation=source_hints[p.name])
-                  for p in inspect.signature(source).parameters.values() if p.name not in taken]
-
-        def wrapper(**kwargs):
-            options = {p.name: kwargs.pop(p.name) for p in shared}
-            return command(**kwargs, options={**options, **kwargs})
-
-        wrapper.__signature__ = inspect.Signature(own + shared)
-        wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
-        return wrapper
-    return decorate
 
 
 @run_app.command("longqa")
-@_with_options_of(run_sudoku, skip=("size", "difficulty", "puzzles"))
+@with_run_options
 def run_longqa(
+    options: RunOptions,
     length: int = typer.Option(8000, help="document length in tokens of the model's tokenizer"),
     kind: str = typer.Option("multihop", help="needle (multi-key needle), vartrack (variable "
                                                "tracking) or multihop (facts across chunks)"),
@@ -115,22 +73,19 @@ def run_longqa(
     instances_file: Optional[Path] = typer.Option(None, help="JSONL in the LongBench layout "
                                                              "(context, input, answers) instead "
                                                              "of generated instances"),
-    instances: int = typer.Option(1, help="questions to run"),
-    tolerant: bool = typer.Option(True, "--tolerant/--strict", help="read actions as prompted "
-                                  "models write them, counting repairs (protocol_repairs)"),
-    options: Optional[dict] = None,
 ) -> None:
     """Long-context QA under each paradigm: EM/F1, costs and protocol repairs per paradigm."""
     console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, options))
 
 
-def _run_longqa(length, kind, hops, chunks, path, options) -> None:
+def _run_longqa(length, kind, hops, chunks, path, options: RunOptions) -> None:
     from mplm_bench.backends.llamacpp_load import load_tokenizer
     from mplm_bench.models import resolve_model
     from mplm_bench.tasks.longqa import LongQATask
 
-    config = _run_config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
-                                            "instances_file": path and str(path)}, options)
+    config = options.config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
+                                               "instances_file": path and str(path)},
+                            tolerant_default=True)  # prompted models: read actions loosely
     task = LongQATask(load_tokenizer(str(resolve_model(config.model))), config.budgets.window,
                       kind, hops, chunks, path)
     config.task_options["chat_format"] = task.chat.source  # gguf template or plain

@@ -162,6 +162,8 @@ def show_tasks() -> None:
                   "multihop] [--hops H] [--chunks K]",
                   "RULER-like questions over a long document (EM/F1), or --instances-file "
                   "FILE.jsonl (LongBench layout)")
+    table.add_row("sat", "mplm-bench run sat --vars N [--ratio R] [--split K]",
+                  "random 3-SAT (--satisfiable yes|no|any) or --instances-file DIMACS .cnf")
     stdout.print(table)
     stdout.print("paradigms: " + ", ".join(f"{p.name} ({p.title})" for p in PARADIGMS.values()),
                  markup=False)

@@ -114,7 +114,7 @@ class RowWriter:
         self.handle = (out / ROWS_FILE).open("a", encoding="utf-8")
 
     def write(self, row: ResultRow) -> None:
-        self.handle.write(json.dumps(row.to_dict()) + "\n")
+        self.handle.write(json.dumps(row.to_dict()) + "\n")  # task metrics as columns
         self.handle.flush()
         os.fsync(self.handle.fileno())
 

@@ -32,8 +32,8 @@ from mplm_bench.tasks.base import TaskInputError
 TOP_KEYS = {"name", "description", "run"}
 RUN_KEYS = {"task", "sizes", "paradigms", "policy", "model", "instances", "seed", "difficulty",
             "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads",
-            "kind", "hops", "chunks"}
-TASKS = {"sudoku", "longqa"}  # sizes: sudoku side n; longqa document length in tokens
+            "kind", "hops", "chunks", "ratio", "split", "satisfiable"}
+TASKS = {"sudoku", "sat", "longqa"}  # sizes: sudoku side n; sat variables; longqa tokens
 TOLERANT_TASKS = {"longqa"}  # tasks whose runs read actions tolerantly (prompted models)
 
 
@@ -51,6 +51,9 @@ class SuiteRun:
     instances: int = 1
     seed: int = 0
     difficulty: str = "singles"
+    ratio: float = 4.26  # sat: clauses per variable (sizes are variable counts)
+    split: int = 2  # sat: FJ/MPLM branch on 2^split assignments
+    satisfiable: str = "any"  # sat: yes, no or any
     max_tokens: int = 0  # 0: the policy's default
     window: int = 0
     max_threads: int = 20000
@@ -117,8 +120,10 @@ def _check_values(run: SuiteRun, where: str) -> None:
         fail(f"unknown paradigm {bad[0]!r}")
     if run.policy not in POLICIES:
         fail(f"policy must be oracle or model, got {run.policy!r}")
+    if not isinstance(run.ratio, (int, float)) or isinstance(run.ratio, bool):
+        fail(f"ratio must be a number, got {run.ratio!r}")
     for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads",
-                "hops", "chunks"):
+                "hops", "chunks", "split"):
         value = getattr(run, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "instances" else 0):
             fail(f"{key} must be a {'positive' if key == 'instances' else 'non-negative'} integer, "
@@ -136,9 +141,16 @@ def run_configs(suite: Suite, out: Path):
                 task=run.task, size=size, paradigms=list(run.paradigms), policy=run.policy,
                 model=run.model, instances=run.instances, seed=run.seed, out=str(out),
                 resume=True, budgets=budgets, suite=suite.name, tolerant=run.task in TOLERANT_TASKS,
-                task_options=({"kind": run.kind, "hops": run.hops, "chunks": run.chunks or None}
-                              if run.task == "longqa" else {"difficulty": run.difficulty}),
+                task_options=_task_options(run),
                 backend=dict(n_seq_max=run.seq_max, n_threads=run.threads))
+
+
+def _task_options(run: SuiteRun) -> dict:
+    if run.task == "sat":
+        return {"ratio": run.ratio, "split": run.split, "satisfiable": run.satisfiable}
+    if run.task == "longqa":
+        return {"kind": run.kind, "hops": run.hops, "chunks": run.chunks or None}
+    return {"difficulty": run.difficulty}
 
 
 def suite_task(run: SuiteRun, config) -> tuple:
@@ -151,6 +163,11 @@ def suite_task(run: SuiteRun, config) -> tuple:
         task = LongQATask(load_tokenizer(str(resolve_model(config.model))), config.budgets.window,
                           run.kind, run.hops, run.chunks or None)
         return task, task.instances(config.size, run.instances, run.seed)
+    if run.task == "sat":
+        from mplm_bench.tasks.sat import SatTask
+
+        task = SatTask(run.split)
+        return task, task.instances(config.size, run.instances, run.seed, run.ratio, run.satisfiable)
     from mplm_bench.tasks.sudoku import SudokuTask
 
     task = SudokuTask()

@@ -13,7 +13,7 @@ class Paradigm:
 
 COT = Paradigm("cot", "serial chain of thought", frozenset({"answer"}))
 FORK_JOIN = Paradigm("fj", "fork-join", frozenset({"fork", "join", "return", "answer"}))
-MPLM = Paradigm("mplm", "message passing", frozenset({"send", "recv", "exit", "answer"}))
+MPLM = Paradigm("mplm", "message passing", frozenset({"send", "recv", "poll", "exit", "answer"}))
 PARADIGMS = {p.name: p for p in (MPLM, COT, FORK_JOIN)}
 
 

@@ -9,6 +9,8 @@ action line, which ends the segment:
     @return <payload>          FJ child: hand the result to the parent and finish
     @send <to>[,<to>...] <payload>   MPLM: message one or several threads by name
     @recv                      MPLM: wait for a message (delivered ones are inserted)
+    @poll                      MPLM: go on without waiting; messages that arrived meanwhile
+                               are inserted now (a long search stays preemptible)
     @exit                      MPLM: finish without an answer
 
 The runtime inserts lines that start with "<< " (messages, join results, a child's task):
@@ -35,7 +37,7 @@ NAME_PATTERN = r"[A-Za-z0-9_.#-]+"  # thread names: cells "r3c4", unit-digit thr
 _NAME = re.compile(NAME_PATTERN)
 
 VERBS_WITH_PAYLOAD = frozenset({"answer", "return", "fork", "send"})
-VERBS_BARE = frozenset({"join", "recv", "exit"})
+VERBS_BARE = frozenset({"join", "recv", "poll", "exit"})
 VERBS = VERBS_WITH_PAYLOAD | VERBS_BARE
 
 

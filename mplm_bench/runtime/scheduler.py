@@ -347,6 +347,9 @@ class Scheduler:
         if not thread.mailbox:
             self._set_state(thread, ThreadState.RECV)
 
+    def _do_poll(self, thread: Thread, action: Action) -> None:
+        pass  # the thread stays runnable; its mailbox is delivered at this boundary
+
     def _do_fork(self, thread: Thread, action: Action) -> None:
         first = len(self.threads)
         for task in action.targets:
