@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from mplm_bench import console
+from mplm_bench import cli_server, console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark message passing, chain-of-thought and fork-join reasoning.")
@@ -49,6 +49,12 @@ def run_sudoku(
     main_gpu: int = typer.Option(0, help="GPU index for the model"),
     flash_attn: Optional[bool] = typer.Option(None, "--flash-attn/--no-flash-attn",
                                               help="flash attention (default: llama.cpp auto)"),
+    backend: str = cli_server.BACKEND,
+    base_url: Optional[str] = cli_server.BASE_URL,
+    api_key_env: Optional[str] = cli_server.API_KEY_ENV,
+    concurrency: int = cli_server.CONCURRENCY,
+    request_timeout: float = cli_server.REQUEST_TIMEOUT,
+    tokenizer: Optional[str] = cli_server.TOKENIZER,
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
     from mplm_bench.runner import RunConfig, policy_budgets
@@ -62,6 +68,8 @@ def run_sudoku(
         grammar=grammar, trace=trace, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
         backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
                      main_gpu=main_gpu, flash_attn=flash_attn),
+        server=cli_server.server_options(backend, base_url, api_key_env, concurrency,
+                                         request_timeout, tokenizer),
     )
     console.guarded(lambda: console.run_and_show(
         SudokuTask(), lambda task: task.instances(size, instances, seed, difficulty, puzzles), config))

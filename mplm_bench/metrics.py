@@ -36,12 +36,16 @@ class ResultRow:
     dropped_messages: int  # sent to threads that had already finished
     wall_s: float  # seconds
     decode_tok_s: float  # generated tokens per second of wall time
+    server: dict | None = None  # --backend openai: the server's own counts (ServerUsage)
 
     def key(self) -> tuple[str, str]:
         return (self.instance_id, self.paradigm)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        if row["server"] is None:  # in-process rows keep their fields
+            del row["server"]
+        return row
 
 
 def decide_status(outcome: RunOutcome, correct: bool) -> RunStatus:
@@ -51,7 +55,8 @@ def decide_status(outcome: RunOutcome, correct: bool) -> RunStatus:
     return RunStatus.SOLVED if correct else RunStatus.WRONG
 
 
-def make_row(outcome: RunOutcome, status: RunStatus, correct: bool, **identity) -> ResultRow:
+def make_row(outcome: RunOutcome, status: RunStatus, correct: bool, server: dict | None = None,
+             **identity) -> ResultRow:
     acc = outcome.accounting
     wall = round(outcome.wall_s, 4)
     return ResultRow(
@@ -73,5 +78,6 @@ def make_row(outcome: RunOutcome, status: RunStatus, correct: bool, **identity) 
         dropped_messages=acc.dropped_messages,
         wall_s=wall,
         decode_tok_s=round(acc.generated_tokens / outcome.wall_s, 1) if outcome.wall_s > 0 else 0.0,
+        server=server,
         **identity,
     )

@@ -7,7 +7,6 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -113,7 +112,7 @@ class RowWriter:
         self.handle = (out / ROWS_FILE).open("a", encoding="utf-8")
 
     def write(self, row: ResultRow) -> None:
-        self.handle.write(json.dumps(asdict(row)) + "\n")
+        self.handle.write(json.dumps(row.to_dict()) + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
-from mplm_bench.backends.base import Tokenizer, cached_encoder
+from mplm_bench.backends.base import BackendUnavailable, Tokenizer, cached_encoder
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.protocol import Action, ProtocolError
 from mplm_bench.runtime.thread import Message, RunStatus, Thread, ThreadSpec, ThreadState
@@ -174,6 +174,8 @@ class Scheduler:
             self._loop(start)
         except _Stop as stop:
             status, detail = stop.status, stop.detail
+        except BackendUnavailable:  # no run can go on: the command stops
+            raise
         except Exception as error:  # a backend failure is a status, never a crash
             status, detail = RunStatus.ERROR, f"{type(error).__name__}: {error}"
         finally:
