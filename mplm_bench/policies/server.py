@@ -18,7 +18,7 @@ from mplm_bench.backends.openai_client import (Completion, OpenAIClient, ServerO
                                                ServerTokenizer, check_model)
 from mplm_bench.policies.pacing import SegmentPacer
 from mplm_bench.runtime import protocol
-from mplm_bench.runtime.scheduler import Budgets
+from mplm_bench.runtime.scheduler import Budgets, OverBudget
 from mplm_bench.runtime.thread import Thread
 
 COUNTED = ("prompt_tokens", "completion_tokens", "cached_tokens")
@@ -80,9 +80,9 @@ class ServerPolicy:
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
         new = [t for t in runnable if not self._pacer.planned(t)]
         for thread in new:  # the lines the runtime inserted since its last segment
-            if thread.pending:  # a cut segment: the budget check should have ended the run
-                raise BackendError(f"thread {thread.name} wrote past the token budget "
-                                   "without an action line")
+            if thread.pending:  # a cut segment came due and the budget check did not see it
+                raise OverBudget(f"thread {thread.name}: the server wrote past the token "
+                                 "budget without an action line")
             context = self._texts.get(thread.id, self._prompts.get(thread.name, ""))
             inserted = "".join(protocol.format_insert(m.sender, m.payload) for m in thread.news)
             self._texts[thread.id] = context + inserted
@@ -108,10 +108,12 @@ class ServerPolicy:
     def _write_segment(self, thread_id: int, context: str, cap: int) -> _Segment:
         """Runs in a pool thread: one request per line until the action line, the end
         token, or more than `cap` tokens."""
-        text, tokens, replies = "", (), []
+        text, tokens, replies, sampled = "", (), [], 0  # sampled: the server's count
         while True:
-            reply = self.client.complete(self._request(thread_id, context + text, cap - len(tokens)))
+            room = cap - max(len(tokens), sampled)
+            reply = self.client.complete(self._request(thread_id, context + text, room))
             replies.append(reply)
+            sampled += reply.completion_tokens or 0
             if reply.finish_reason == "length" and not reply.text:
                 raise BackendError("the server wrote nothing before its length limit "
                                    "(its context is full?)")
@@ -120,7 +122,9 @@ class ServerPolicy:
             tokens = self._encode(text)
             if reply.ended_by_eos or protocol.find_action_end(text) is not None:
                 return _Segment(text, tokens, True, replies)
-            if len(tokens) > cap:
+            # the server's count too: blank lines sampled one "\n" at a time re-tokenize
+            # as a single "\n\n\n" token
+            if max(len(tokens), sampled) > cap:
                 return _Segment(text, tokens, False, replies)
 
     def _request(self, thread_id: int, prompt: str, room: int) -> dict:

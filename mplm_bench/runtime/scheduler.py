@@ -73,6 +73,11 @@ class RunOutcome:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+class OverBudget(Exception):
+    """A policy's thread ran past the token budget where the runtime's count does not show
+    it (a server's sampled tokens can re-tokenize shorter): the run ends budget_exhausted."""
+
+
 class _Stop(Exception):
     def __init__(self, status: RunStatus, detail: str):
         super().__init__(detail)
@@ -174,6 +179,8 @@ class Scheduler:
             self._loop(start)
         except _Stop as stop:
             status, detail = stop.status, stop.detail
+        except OverBudget as error:
+            status, detail = RunStatus.BUDGET_EXHAUSTED, str(error)
         except BackendUnavailable:  # no run can go on: the command stops
             raise
         except Exception as error:  # a backend failure is a status, never a crash
