@@ -49,6 +49,21 @@ _OPTIONS: dict[str, tuple[object, object]] = {
     "main_gpu": (int, typer.Option(0, help="GPU index for the model")),
     "flash_attn": (Optional[bool], typer.Option(None, "--flash-attn/--no-flash-attn",
                                                 help="flash attention (default: llama.cpp auto)")),
+    "backend": (str, typer.Option("llamacpp", help="llamacpp (in-process) or openai (an "
+                                  "OpenAI-compatible server: llama-server, vLLM, SGLang, "
+                                  "llama_cpp.server)")),
+    "base_url": (Optional[str], typer.Option(None, help="--backend openai: the server, e.g. "
+                                             "http://127.0.0.1:8080; --model is then the served "
+                                             "model's name (default: the only one it serves)")),
+    "api_key_env": (Optional[str], typer.Option(None, help="--backend openai: environment "
+                                                "variable holding the API key")),
+    "concurrency": (int, typer.Option(8, help="--backend openai: completion requests in flight "
+                                      "at once")),
+    "request_timeout": (float, typer.Option(600.0, help="--backend openai: seconds per request, "
+                                            "queueing included (retried with backoff)")),
+    "tokenizer": (Optional[str], typer.Option(None, help="--backend openai: local GGUF (name or "
+                                              "path) of the served model for token counts "
+                                              "(default: the server's /tokenize)")),
 }
 
 
@@ -75,9 +90,16 @@ class RunOptions:
     n_gpu_layers: int
     main_gpu: int
     flash_attn: Optional[bool]
+    backend: str
+    base_url: Optional[str]
+    api_key_env: Optional[str]
+    concurrency: int
+    request_timeout: float
+    tokenizer: Optional[str]
 
     def config(self, task: str, size: int, task_options: dict, tolerant_default: bool = False):
         from mplm_bench import console
+        from mplm_bench.backends.openai_client import ServerOptions
         from mplm_bench.runner import RunConfig, policy_budgets
 
         return RunConfig(
@@ -91,7 +113,10 @@ class RunOptions:
             task_options=task_options,
             backend=dict(n_ctx=self.ctx, n_seq_max=self.seq_max, n_threads=self.threads,
                          n_gpu_layers=self.n_gpu_layers, main_gpu=self.main_gpu,
-                         flash_attn=self.flash_attn))
+                         flash_attn=self.flash_attn),
+            # checked (one line, exit 2) when the run is prepared
+            server=ServerOptions(self.backend, self.base_url, self.api_key_env, self.concurrency,
+                                 self.request_timeout, tokenizer=self.tokenizer))
 
 
 def with_run_options(command):

@@ -38,6 +38,7 @@ class ResultRow:
     protocol_repairs: int  # fixes a tolerant parse made to model segments (--tolerant)
     wall_s: float  # seconds
     decode_tok_s: float  # generated tokens per second of wall time
+    server: dict | None = None  # --backend openai: the server's own counts (ServerUsage)
     # the task's own metrics (e.g. SAT tokens_after_solution, QA em/f1), written as columns
     task_metrics: dict[str, float] = field(default_factory=dict)
 
@@ -46,6 +47,9 @@ class ResultRow:
 
     def to_dict(self) -> dict:
         row = asdict(self)
+        row = asdict(self)
+        if row["server"] is None:  # in-process rows keep their fields
+            del row["server"]
         extra = row.pop("task_metrics")
         clash = set(extra) & set(row)
         if clash:
@@ -61,7 +65,8 @@ def decide_status(outcome: RunOutcome, correct: bool) -> RunStatus:
 
 
 def make_row(outcome: RunOutcome, status: RunStatus, correct: bool,
-             task_metrics: dict[str, float] | None = None, **identity) -> ResultRow:
+             task_metrics: dict[str, float] | None = None, server: dict | None = None,
+             **identity) -> ResultRow:
     acc = outcome.accounting
     wall = round(outcome.wall_s, 4)
     return ResultRow(
@@ -84,6 +89,7 @@ def make_row(outcome: RunOutcome, status: RunStatus, correct: bool,
         protocol_repairs=acc.protocol_repairs,
         wall_s=wall,
         decode_tok_s=round(acc.generated_tokens / outcome.wall_s, 1) if outcome.wall_s > 0 else 0.0,
+        server=server,
         task_metrics=dict(task_metrics or {}),
         **identity,
     )

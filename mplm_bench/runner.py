@@ -6,15 +6,18 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from mplm_bench.backends.base import BackendConfig, SamplingConfig
+from mplm_bench.backends.openai_client import ServerOptions
 from mplm_bench.metrics import ResultRow, decide_status, make_row
 from mplm_bench.models import resolve_model, sha256_file
 from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.oracle import OraclePolicy
+from mplm_bench.policies.server import ServerPolicy, ServerSession
 from mplm_bench.results import (RowWriter, prepare_dir, read_rows, truncate_torn_tail,
                                 write_run_record, write_trace)
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.scheduler import Budgets, Policy, Scheduler
+from mplm_bench.runtime.thread import ThreadSpec
 from mplm_bench.runtime.trace import Trace
 from mplm_bench.tasks.base import Instance, Task
 
@@ -50,6 +53,7 @@ class RunConfig:
     trace: bool = False  # write traces/<instance>-<paradigm>.jsonl per run
     suite: str | None = None  # the suite this run belongs to (compare checks it)
     task_options: dict = field(default_factory=dict)
+    server: ServerOptions = field(default_factory=ServerOptions)  # --backend openai and its options
 
 
 class Reporter(Protocol):
@@ -61,38 +65,49 @@ class Reporter(Protocol):
 class _PolicyFactory:
     """Makes a policy per run; the model (and its backend) load once per command."""
 
-    def __init__(self, config: RunConfig, model_path: Path):
-        self.config, self.model_path = config, model_path
+    def __init__(self, config: RunConfig, prepared: "PreparedRun"):
+        self.config, self.model_path, self.server = config, prepared.model_path, prepared.server
+        self.model_label = self.server.model if self.server else self.model_path.name
         self._backends: dict[frozenset, object] = {}
 
     def tokenizer(self):
+        if self.server is not None:
+            return self.server.tokenizer
         from mplm_bench.backends.llamacpp_load import load_tokenizer
         return load_tokenizer(str(self.model_path))
 
-    def make(self, programs: Callable[[], dict], verbs: frozenset[str]) -> Policy:
+    def make(self, programs: Callable[[], dict], verbs: frozenset[str],
+             specs: Sequence[ThreadSpec] = ()) -> Policy:
         if self.config.policy == "oracle":
             return OraclePolicy(self.tokenizer(), programs())
+        if self.server is not None:
+            return self.server.policy({spec.name: spec.prompt for spec in specs},
+                                      self._sampling(verbs), self.config.budgets)
         if verbs not in self._backends:  # the grammar depends on the paradigm's verbs
             self._backends[verbs] = self._backend(verbs)
         return ModelPolicy(self._backends[verbs], self.config.tolerant)
 
     def _backend(self, verbs: frozenset[str]):
         from mplm_bench.backends.llamacpp import LlamaCppBackend
-        grammar = protocol.grammar(verbs) if self.config.grammar else None
-        sampling = SamplingConfig(self.config.temperature, self.config.seed, grammar=grammar)
         backend_config = BackendConfig(model_path=str(self.model_path), **self.config.backend)
-        return LlamaCppBackend(backend_config, sampling)
+        return LlamaCppBackend(backend_config, self._sampling(verbs))
+
+    def _sampling(self, verbs: frozenset[str]) -> SamplingConfig:
+        grammar = protocol.grammar(verbs) if self.config.grammar else None
+        return SamplingConfig(self.config.temperature, self.config.seed, grammar=grammar)
 
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
+        if self.server is not None:
+            self.server.close()
 
 
 def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _PolicyFactory,
             config: RunConfig, on_tokens: Callable[[int], None],
             trace: Trace | None = None) -> ResultRow:
     setup = task.setup(instance, paradigm)
-    policy = factory.make(setup.programs, paradigm.verbs)
+    policy = factory.make(setup.programs, paradigm.verbs, setup.specs)
     scheduler = Scheduler(setup.specs, paradigm.verbs, policy, config.budgets,
                           answer_complete=lambda answers: setup.answer_from(answers) is not None,
                           on_step=on_tokens, trace=trace, on_segment=setup.on_segment,
@@ -104,34 +119,42 @@ def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _Policy
     task_metrics = setup.task_metrics(outcome, answer) if setup.task_metrics else None
     return make_row(outcome, status, correct, task_metrics, task=task.name, size=instance.size,
                     instance_id=instance.id, paradigm=paradigm.name, policy=config.policy,
-                    model=factory.model_path.name, seed=config.seed)
+                    model=factory.model_label, seed=config.seed,
+                    server=policy.usage.to_dict() if isinstance(policy, ServerPolicy) else None)
 
 
 @dataclass
 class PreparedRun:
     out: Path
-    model_path: Path
+    model_path: Path | None  # None: a server runs the model (see server)
     done: dict[tuple[str, str], dict]  # (instance_id, paradigm) -> row already written
+    server: ServerSession | None = None  # --backend openai: the checked server connection
+
+    def model_record(self) -> dict:
+        if self.server is not None:
+            return self.server.record()
+        return {"path": str(self.model_path), "sha256": sha256_file(self.model_path)}
 
 
 def prepare_run(config: RunConfig) -> PreparedRun:
     """Check the output folder and the model before any work starts (bad input: exit 2)."""
     out = prepare_dir(Path(config.out))
-    model_path = resolve_model(config.model)
+    config.server.check()
     done = {}
     if config.resume:
         truncate_torn_tail(out)
         done = {(row["instance_id"], row["paradigm"]): row for row in read_rows(out)}
-    return PreparedRun(out, model_path, done)
+    if config.server.uses_server:  # the model is the server's: check it answers for it now
+        return PreparedRun(out, None, done, ServerSession(config.server, config.model))
+    return PreparedRun(out, resolve_model(config.model), done)
 
 
 def run_benchmark(task: Task, instances: Sequence[Instance], paradigms: Sequence[Paradigm],
                   config: RunConfig, prepared: PreparedRun, reporter: Reporter) -> list[dict]:
     """Run every instance x paradigm not already in the folder; returns all rows."""
-    model_path, done = prepared.model_path, prepared.done
-    write_run_record(prepared.out, asdict(config),
-                     {"path": str(model_path), "sha256": sha256_file(model_path)})
-    factory = _PolicyFactory(config, model_path)
+    done = prepared.done
+    write_run_record(prepared.out, asdict(config), prepared.model_record())
+    factory = _PolicyFactory(config, prepared)
     writer = RowWriter(prepared.out)
     rows = list(done.values())
     todo = [(i, p) for i in instances for p in paradigms if (i.id, p.name) not in done]

@@ -14,6 +14,11 @@ class BackendError(Exception):
     """A backend could not do what was asked (bad model file, KV cache too small, ...)."""
 
 
+class BackendUnavailable(BackendError):
+    """The backend cannot go on at all (a server down, a refused key): the command stops
+    with one line instead of recording an error row per run; rows already written stay."""
+
+
 class Tokenizer(Protocol):
     bos: int | None  # token id prepended to a root thread's prompt, or None
     eos: int  # end-of-generation token id
@@ -39,6 +44,12 @@ class SamplingConfig:
     top_k: int = 40
     top_p: float = 0.95
     grammar: str | None = None  # GBNF text; constrains each segment when set
+
+
+def thread_seed(seed: int, thread: int) -> int:
+    """Stable per-thread uint32 seed; avoids LLAMA_DEFAULT_SEED (0xFFFFFFFF = random)."""
+    mixed = (seed * 1_000_003 + thread) & 0xFFFFFFFF
+    return mixed if mixed != 0xFFFFFFFF else 0x9E3779B9
 
 
 @dataclass(frozen=True)

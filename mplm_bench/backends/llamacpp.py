@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import llama_cpp
 import numpy as np
 
-from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig
+from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig, thread_seed
 from mplm_bench.backends.llamacpp_load import load_model, load_tokenizer
 
 _KV_MARGIN = 16  # cells (tokens) kept free when budgeting a step, for cache padding slack
@@ -39,12 +39,6 @@ class _Thread:
     segs: list[_Seg] = field(default_factory=list)  # cell runs (resident only)
     parked: bytes | None = None  # saved llama_state_seq data while parked
     sampler: object | None = None  # llama_sampler chain, lazily created
-
-
-def _sampler_seed(seed: int, thread: int) -> int:
-    """Stable per-thread uint32 seed; avoids LLAMA_DEFAULT_SEED (0xFFFFFFFF = random)."""
-    mixed = (seed * 1_000_003 + thread) & 0xFFFFFFFF
-    return mixed if mixed != 0xFFFFFFFF else 0x9E3779B9
 
 
 def _context_params(config: BackendConfig):
@@ -289,7 +283,7 @@ class LlamaCppBackend:
             add(llama_cpp.llama_sampler_init_top_k(s.top_k))
             add(llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
             add(llama_cpp.llama_sampler_init_temp(s.temperature))
-            add(llama_cpp.llama_sampler_init_dist(_sampler_seed(s.seed, thread)))
+            add(llama_cpp.llama_sampler_init_dist(thread_seed(s.seed, thread)))
         return chain
 
     # -- slots, parking, KV accounting ----------------------------------------------------

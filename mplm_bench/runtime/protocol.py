@@ -33,6 +33,7 @@ from dataclasses import dataclass
 ACTION_MARK = "@"
 INSERT_MARK = "<< "
 FORK_SEPARATOR = " | "
+LINE_END = "\n"  # ends every line: free lines, action lines, inserted lines
 NAME_PATTERN = r"[A-Za-z0-9_.#-]+"  # thread names: cells "r3c4", unit-digit threads "b2#7"
 _NAME = re.compile(NAME_PATTERN)
 
@@ -85,6 +86,13 @@ def find_action_end(text: str, tolerant: bool = False) -> int | None:
                 else text.startswith(ACTION_MARK, start)):
             return newline + 1
         start = newline + 1
+
+
+def stop_sequences() -> list[str]:
+    """Stop strings for a server that writes a segment. No fixed string marks the end of an
+    action line (a line that starts with "@"), so a server stops at every line end (which
+    it leaves out of the text) and the client looks for the action with find_action_end."""
+    return [LINE_END]
 
 
 def parse_segment(text: str) -> Action:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
-from mplm_bench.backends.base import Tokenizer, cached_encoder
+from mplm_bench.backends.base import BackendUnavailable, Tokenizer, cached_encoder
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.protocol import Action, ProtocolError
 from mplm_bench.runtime.thread import Message, RunStatus, Thread, ThreadSpec, ThreadState
@@ -77,6 +77,11 @@ class RunOutcome:
     ticks: int  # decode steps: the critical path
     wall_s: float
     extra: dict[str, float] = field(default_factory=dict)
+
+
+class OverBudget(Exception):
+    """A policy's thread ran past the token budget where the runtime's count does not show
+    it (a server's sampled tokens can re-tokenize shorter): the run ends budget_exhausted."""
 
 
 class _Stop(Exception):
@@ -188,6 +193,10 @@ class Scheduler:
             self._loop(start)
         except _Stop as stop:
             status, detail = stop.status, stop.detail
+        except OverBudget as error:
+            status, detail = RunStatus.BUDGET_EXHAUSTED, str(error)
+        except BackendUnavailable:  # no run can go on: the command stops
+            raise
         except Exception as error:  # a backend failure is a status, never a crash
             status, detail = RunStatus.ERROR, f"{type(error).__name__}: {error}"
         finally:

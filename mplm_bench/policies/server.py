@@ -1,0 +1,187 @@
+"""The server policy: an OpenAI-compatible server writes each thread's segments.
+
+For every runnable thread without a segment in progress, completion requests go out
+concurrently (the thread's whole context text as the prompt, the protocol's stop strings),
+one line per request until the action line; the segment is then paced on the decode-step
+clock like the oracle's (a segment of k tokens completes k steps after it starts), so the
+scheduler's semantics, delivery at action boundaries and critical_path_tokens are those
+of the in-process policies. The server's own counts (usage, cache reuse) are summed in
+ServerUsage, with the fields it did not give named.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Executor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from mplm_bench.backends.base import BackendError, SamplingConfig, Tokenizer, cached_encoder, thread_seed
+from mplm_bench.backends.openai_client import (Completion, OpenAIClient, ServerOptions,
+                                               ServerTokenizer, check_model)
+from mplm_bench.policies.pacing import SegmentPacer
+from mplm_bench.runtime import protocol
+from mplm_bench.runtime.scheduler import Budgets, OverBudget
+from mplm_bench.runtime.thread import Thread
+
+COUNTED = ("prompt_tokens", "completion_tokens", "cached_tokens")
+SOURCE = {"prompt_tokens": "usage.prompt_tokens", "completion_tokens": "usage.completion_tokens",
+          "cached_tokens": "timings.cache_n/usage.prompt_tokens_details.cached_tokens"}
+
+
+@dataclass
+class ServerUsage:
+    """What the server reported over one run (tokens, as the server counts them)."""
+
+    requests: int = 0
+    sums: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    missing: set[str] = field(default_factory=set)  # fields some reply did not give
+    unknown_stops: int = 0  # replies that did not say stop string or end token
+
+    def add(self, reply: Completion) -> None:
+        self.requests += 1
+        for name in COUNTED:
+            value = getattr(reply, name)
+            if value is None:
+                self.missing.add(name)
+            else:
+                self.sums[name] += value
+        if reply.ended_by_eos is None:
+            self.unknown_stops += 1
+
+    def to_dict(self) -> dict:
+        """Row fields; a sum is None where any reply lacked its field (never a guess)."""
+        sums = {name: None if name in self.missing else value for name, value in self.sums.items()}
+        prompt, cached = sums["prompt_tokens"], sums["cached_tokens"]
+        return {"requests": self.requests, **sums,
+                "prefill_tokens": None if prompt is None or cached is None else prompt - cached,
+                "missing": sorted(SOURCE[name] for name in self.missing),
+                "unknown_stops": self.unknown_stops}
+
+
+@dataclass(frozen=True)
+class _Segment:
+    text: str
+    tokens: tuple[int, ...]
+    complete: bool  # False: cut at the cap before an action line
+    replies: list[Completion]
+
+
+class ServerPolicy:
+    def __init__(self, client: OpenAIClient, model: str, tokenizer: Tokenizer, pool: Executor,
+                 prompts: dict[str, str], sampling: SamplingConfig, budgets: Budgets):
+        self.client, self.model, self.tokenizer, self.pool = client, model, tokenizer, pool
+        self.sampling = sampling
+        self.budgets = budgets  # a segment past the token budget or the window ends the run
+        self._written = 0  # tokens of completed segments: what is left of the budget bounds a new one
+        self.usage = ServerUsage()
+        self._encode = cached_encoder(tokenizer)
+        self._prompts = prompts  # root threads' prompts, by name
+        self._texts: dict[int, str] = {}  # thread id -> context text, its segments included
+        self._pacer = SegmentPacer()
+
+    def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
+        new = [t for t in runnable if not self._pacer.planned(t)]
+        for thread in new:  # the lines the runtime inserted since its last segment
+            if thread.pending:  # a cut segment came due and the budget check did not see it
+                raise OverBudget(f"thread {thread.name}: the server wrote past the token "
+                                 "budget without an action line")
+            context = self._texts.get(thread.id, self._prompts.get(thread.name, ""))
+            inserted = "".join(protocol.format_insert(m.sender, m.payload) for m in thread.news)
+            self._texts[thread.id] = context + inserted
+        futures = {thread.id: self.pool.submit(self._write_segment, thread.id,
+                                               self._texts[thread.id], self._cap(thread))
+                   for thread in new}
+        wait(futures.values())
+        for thread in new:  # in thread order, so usage sums and texts do not depend on timing
+            segment = futures[thread.id].result()  # re-raises a request's error
+            for reply in segment.replies:
+                self.usage.add(reply)
+            self._texts[thread.id] += segment.text
+            self._pacer.start(thread, segment.text, segment.tokens, segment.complete)
+        steps, completed = self._pacer.advance(runnable)
+        self._written += sum(len(thread.pending) for thread, _ in completed)
+        return steps, completed
+
+    def _cap(self, thread: Thread) -> int:
+        """Tokens a new segment may take before the run ends on the budget or the window."""
+        room = min(self.budgets.max_tokens - self._written, self.budgets.window - len(thread.tokens))
+        return max(1, room)
+
+    def _write_segment(self, thread_id: int, context: str, cap: int) -> _Segment:
+        """Runs in a pool thread: one request per line until the action line, the end
+        token, or more than `cap` tokens."""
+        text, tokens, replies, sampled = "", (), [], 0  # sampled: the server's count
+        while True:
+            room = cap - max(len(tokens), sampled)
+            reply = self.client.complete(self._request(thread_id, context + text, room))
+            replies.append(reply)
+            sampled += reply.completion_tokens or 0
+            if reply.finish_reason == "length" and not reply.text:
+                raise BackendError("the server wrote nothing before its length limit "
+                                   "(its context is full?)")
+            ended = reply.finish_reason == "length" or reply.ended_by_eos
+            text += reply.text if ended else reply.text + protocol.LINE_END
+            tokens = self._encode(text)
+            if reply.ended_by_eos or protocol.find_action_end(text) is not None:
+                return _Segment(text, tokens, True, replies)
+            # the server's count too: blank lines sampled one "\n" at a time re-tokenize
+            # as a single "\n\n\n" token
+            if max(len(tokens), sampled) > cap:
+                return _Segment(text, tokens, False, replies)
+
+    def _request(self, thread_id: int, prompt: str, room: int) -> dict:
+        s = self.sampling
+        body = {"model": self.model, "prompt": prompt, "stop": protocol.stop_sequences(),
+                "max_tokens": max(1, room + 1), "temperature": s.temperature,
+                "seed": thread_seed(s.seed, thread_id),
+                # llama.cpp servers' defaults, set to the in-process sampler's
+                "top_k": s.top_k, "top_p": s.top_p, "min_p": 0.0, "repeat_penalty": 1.0}
+        if s.grammar is not None:  # llama.cpp servers: the segment grammar, line by line
+            body["grammar"] = s.grammar
+        return body
+
+    def cancel(self, thread: Thread) -> None:
+        self._pacer.cancel(thread)
+
+    def on_fork(self, parent: Thread, child: Thread) -> None:
+        self._texts[child.id] = self._texts[parent.id]
+
+    def on_end(self, thread: Thread) -> None:
+        self._texts.pop(thread.id, None)
+        self._pacer.drop(thread)
+
+
+class ServerSession:
+    """One command's use of a server: the checked model, the tokenizer, the request pool."""
+
+    def __init__(self, options: ServerOptions, model: str | None):
+        self.options = options
+        self.client = OpenAIClient(options)
+        try:
+            self.model = check_model(self.client, model)
+            if options.tokenizer:  # a local copy of the served model's GGUF
+                from mplm_bench.backends.llamacpp_load import load_tokenizer
+                from mplm_bench.models import resolve_model
+                self.tokenizer_path = resolve_model(options.tokenizer)
+                self.tokenizer: Tokenizer = load_tokenizer(str(self.tokenizer_path))
+            else:
+                self.tokenizer_path = None
+                self.tokenizer = ServerTokenizer(self.client, self.model)
+        except BaseException:
+            self.client.close()
+            raise
+        self.pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="completion")
+
+    def policy(self, prompts: dict[str, str], sampling: SamplingConfig,
+               budgets: Budgets) -> ServerPolicy:
+        return ServerPolicy(self.client, self.model, self.tokenizer, self.pool, prompts,
+                            sampling, budgets)
+
+    def record(self) -> dict:
+        """run.json's "model" for a server run: where and what, not a file digest."""
+        tokenizer = (str(self.tokenizer_path) if self.tokenizer_path
+                     else f"server {self.tokenizer.endpoint}")
+        return {"backend": "openai", "base_url": self.client.base_url, "name": self.model,
+                "tokenizer": tokenizer}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.client.close()

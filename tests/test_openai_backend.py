@@ -1,0 +1,163 @@
+"""--backend openai against a real OpenAI-compatible server (llama_cpp.server serving the
+default model on 127.0.0.1, one request at a time), and its one-line errors."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from mplm_bench.backends.base import BackendConfig, SamplingConfig
+from mplm_bench.backends.llamacpp import LlamaCppBackend
+from mplm_bench.backends.openai_client import Completion, ServerOptions
+from mplm_bench.cli import app
+from mplm_bench.paradigms import COT
+from mplm_bench.policies.model import ModelPolicy
+from mplm_bench.policies.server import ServerSession, ServerUsage
+from mplm_bench.runtime.scheduler import Budgets, Scheduler
+from mplm_bench.runtime.thread import RunStatus
+from mplm_bench.tasks.sudoku import SudokuTask
+
+KEY_ENV, KEY = "MPLM_TEST_SERVER_KEY", "test-key-7f3a"
+LAUNCHER = Path(__file__).with_name("llama_server.py")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_path, tmp_path_factory):
+    """llama_cpp.server on a free port with an API key, f32 KV like the exact in-process
+    backend; stopped when the module's tests are done."""
+    port, log = free_port(), tmp_path_factory.mktemp("server") / "server.log"
+    command = [sys.executable, str(LAUNCHER), "--model", model_path, "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--type_k", "0",
+               "--type_v", "0", "--flash_attn", "false", "--api_key", KEY]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):  # the model loads in a few seconds
+            if process.poll() is not None:
+                pytest.fail(f"server exited ({process.returncode}): {log.read_text()[-2000:]}")
+            try:
+                httpx.get(f"{base_url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.25)
+        os.environ[KEY_ENV] = KEY
+        yield base_url
+    finally:
+        os.environ.pop(KEY_ENV, None)
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run_cli(*args):
+    return CliRunner().invoke(app, ["run", "sudoku", "--size", "4", *args])
+
+
+def served(base_url, *args):
+    return run_cli("--backend", "openai", "--base-url", base_url, "--api-key-env", KEY_ENV, *args)
+
+
+def one_line_error(result, words):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+
+
+def test_three_paradigms_through_the_server(server, model_path, tmp_path):
+    # one KV cache in llama_cpp.server: interleaved threads would re-prefill every request
+    result = served(server, "--max-tokens", "48", "--concurrency", "1", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [row["paradigm"] for row in rows] == ["mplm", "cot", "fj"]
+    for row in rows:
+        assert row["status"] in {s.value for s in RunStatus} - {"error"}, row["detail"]
+        assert row["model"] == model_path and row["generated_tokens"] > 0
+        assert row["prefill_tokens"] > 0 and row["critical_path_tokens"] > 0
+        usage = row["server"]  # llama_cpp.server gives usage but no cache counts
+        assert usage["requests"] > 0 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+        assert usage["cached_tokens"] is None and usage["prefill_tokens"] is None
+        assert usage["missing"] == ["timings.cache_n/usage.prompt_tokens_details.cached_tokens"]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["model"] == {"backend": "openai", "base_url": server, "name": model_path,
+                               "tokenizer": "server /extras/tokenize"}
+
+
+def cot_thread_text(make_policy, tokenizer) -> str:
+    """The text a greedy CoT thread wrote on the first 4x4 puzzle within 48 tokens."""
+    task = SudokuTask()
+    setup = task.setup(task.instances(4, 1, 0)[0], COT)
+    policy = make_policy({spec.name: spec.prompt for spec in setup.specs})
+    outcome = Scheduler(setup.specs, COT.verbs, policy, Budgets(max_tokens=48)).run()
+    thread = outcome.threads[0]
+    return tokenizer.decode(thread.tokens[thread.prompt_tokens:])
+
+
+def test_greedy_cot_text_is_the_in_process_text(server, model_path):
+    config = BackendConfig(model_path, n_ctx=4096, n_seq_max=2, n_threads=2, exact=True)
+    with LlamaCppBackend(config, SamplingConfig(temperature=0.0)) as backend:
+        local = cot_thread_text(lambda prompts: ModelPolicy(backend), backend.tokenizer)
+    options = ServerOptions("openai", server, KEY_ENV, concurrency=1, tokenizer=model_path)
+    session = ServerSession(options, model_path)
+    try:
+        remote = cot_thread_text(lambda prompts: session.policy(
+            prompts, SamplingConfig(temperature=0.0), Budgets(max_tokens=48)), session.tokenizer)
+    finally:
+        session.close()
+    # the in-process run stops mid-segment at 49 tokens; the server's segments are whole
+    assert len(local) > 40 and remote.startswith(local), (local, remote)
+
+
+def test_server_down_is_one_line(tmp_path):
+    one_line_error(run_cli("--backend", "openai", "--base-url", f"http://127.0.0.1:{free_port()}",
+                           "--out", str(tmp_path)), "cannot reach the server")
+
+
+def test_wrong_url_is_one_line(server, tmp_path):
+    one_line_error(served(f"{server}/nothing", "--out", str(tmp_path)),
+                   "no OpenAI-compatible endpoint")
+
+
+def test_unknown_model_is_one_line(server, tmp_path):
+    one_line_error(served(server, "--model", "llama-70b", "--out", str(tmp_path)),
+                   "does not serve model 'llama-70b'")
+
+
+def test_refused_key_is_one_line(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLM_TEST_WRONG_KEY", "wrong")
+    one_line_error(run_cli("--backend", "openai", "--base-url", server, "--api-key-env",
+                           "MPLM_TEST_WRONG_KEY", "--out", str(tmp_path)), "refused the API key (401)")
+
+
+def test_base_url_without_backend_openai_is_one_line(tmp_path):
+    one_line_error(run_cli("--base-url", "http://127.0.0.1:1", "--out", str(tmp_path)),
+                   "--base-url needs --backend openai")
+
+
+def reply(text, finish="stop", eos=False, prompt=10, completion=3, cached=None):
+    return Completion(text, finish, eos, prompt, completion, cached)
+
+
+def test_usage_sums_and_names_what_the_server_left_out():
+    usage = ServerUsage()
+    usage.add(reply("a", prompt=10, completion=3, cached=4))
+    usage.add(reply("b", prompt=12, completion=2, cached=10))
+    assert usage.to_dict() == {"requests": 2, "prompt_tokens": 22, "completion_tokens": 5,
+                               "cached_tokens": 14, "prefill_tokens": 8, "missing": [],
+                               "unknown_stops": 0}
+    usage.add(Completion("c", "stop", None, 5, None, 5))
+    assert usage.to_dict() == {"requests": 3, "prompt_tokens": 27, "completion_tokens": None,
+                               "cached_tokens": 19, "prefill_tokens": 8,
+                               "missing": ["usage.completion_tokens"], "unknown_stops": 1}
