@@ -82,7 +82,8 @@ class _PolicyFactory:
             return OraclePolicy(self.tokenizer(), programs())
         if self.server is not None:
             return self.server.policy({spec.name: spec.prompt for spec in specs},
-                                      self._sampling(verbs), self.config.budgets)
+                                      self._sampling(verbs), self.config.budgets,
+                                      self.config.tolerant)
         if verbs not in self._backends:  # the grammar depends on the paradigm's verbs
             self._backends[verbs] = self._backend(verbs)
         return ModelPolicy(self._backends[verbs], self.config.tolerant)

@@ -116,8 +116,10 @@ def test_greedy_cot_text_is_the_in_process_text(server, model_path):
             prompts, SamplingConfig(temperature=0.0), Budgets(max_tokens=48)), session.tokenizer)
     finally:
         session.close()
-    # the in-process run stops mid-segment at 49 tokens; the server's segments are whole
-    assert len(local) > 40 and remote.startswith(local), (local, remote)
+    # both stop near the 48-token budget, at different points (the in-process run mid-token
+    # at 49 tokens, the server at its own count): the same greedy text up to the shorter
+    shorter, longer = sorted((local, remote), key=len)
+    assert len(shorter) > 40 and longer.startswith(shorter), (local, remote)
 
 
 def test_server_down_is_one_line(tmp_path):

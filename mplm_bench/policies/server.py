@@ -2,7 +2,7 @@
 
 For every runnable thread without a segment in progress, completion requests go out
 concurrently (the thread's whole context text as the prompt, the protocol's stop strings),
-one line per request until the action line; the segment is then paced on the decode-step
+at most three requests a segment (protocol.stop_sequences); the segment is then paced on the decode-step
 clock like the oracle's (a segment of k tokens completes k steps after it starts), so the
 scheduler's semantics, delivery at action boundaries and critical_path_tokens are those
 of the in-process policies. The server's own counts (usage, cache reuse) are summed in
@@ -64,10 +64,49 @@ class _Segment:
     replies: list[Completion]
 
 
+class _SegmentWriter:
+    """One segment being written by requests: its text so far, its replies, and whether
+    it is finished (an action line, the end token, or past the cap)."""
+
+    def __init__(self, policy: "ServerPolicy", thread_id: int, context: str, cap: int):
+        self.policy, self.thread_id, self.context, self.cap = policy, thread_id, context, cap
+        self.text, self.tokens, self.replies = "", (), []
+        self.sampled = 0  # tokens, the server's count
+        self.complete = False
+
+    def ask(self, stops: list[str]) -> Completion:
+        room = self.cap - max(len(self.tokens), self.sampled)
+        reply = self.policy.client.complete(
+            self.policy._request(self.thread_id, self.context + self.text, room, stops))
+        self.replies.append(reply)
+        self.sampled += reply.completion_tokens or 0
+        if reply.finish_reason == "length" and not reply.text:
+            raise BackendError("the server wrote nothing before its length limit "
+                               "(its context is full?)")
+        return reply
+
+    def done(self, reply: Completion, stop: str) -> bool:
+        """Add the reply (and the stop string it ended at, which the server leaves out)."""
+        ended = reply.finish_reason == "length" or bool(reply.ended_by_eos)
+        self.text += reply.text if ended else reply.text + stop
+        self.tokens = self.policy._encode(self.text)
+        if reply.ended_by_eos or protocol.find_action_end(self.text, self.policy.tolerant) is not None:
+            self.complete = True
+            return True
+        # the server's count too: blank lines sampled one "\n" at a time re-tokenize as
+        # a single "\n\n\n" token
+        return ended or max(len(self.tokens), self.sampled) > self.cap
+
+    def result(self) -> _Segment:
+        return _Segment(self.text, self.tokens, self.complete, self.replies)
+
+
 class ServerPolicy:
     def __init__(self, client: OpenAIClient, model: str, tokenizer: Tokenizer, pool: Executor,
-                 prompts: dict[str, str], sampling: SamplingConfig, budgets: Budgets):
+                 prompts: dict[str, str], sampling: SamplingConfig, budgets: Budgets,
+                 tolerant: bool = False):
         self.client, self.model, self.tokenizer, self.pool = client, model, tokenizer, pool
+        self.tolerant = tolerant  # read actions loosely (find_action_end), as the scheduler does
         self.sampling = sampling
         self.budgets = budgets  # a segment past the token budget or the window ends the run
         self._written = 0  # tokens of completed segments: what is left of the budget bounds a new one
@@ -106,35 +145,36 @@ class ServerPolicy:
         return max(1, room)
 
     def _write_segment(self, thread_id: int, context: str, cap: int) -> _Segment:
-        """Runs in a pool thread: one request per line until the action line, the end
-        token, or more than `cap` tokens."""
-        text, tokens, replies, sampled = "", (), [], 0  # sampled: the server's count
+        """Runs in a pool thread. Asks for the first line; if that is no action line, for
+        the free lines up to the start of the next action line ("\n@"), then for the rest
+        of that line. The prompt of the free-lines request leaves out the line end the
+        first request stopped at, so the model writes it again and "\n@" can match in the
+        text it writes. Tolerant runs go line by line: a loose action need not start its
+        line. Ends at the end token or past `cap` tokens."""
+        segment = _SegmentWriter(self, thread_id, context, cap)
+        first = segment.ask(protocol.stop_sequences())
+        if segment.done(first, protocol.LINE_END):
+            return segment.result()
+        if self.tolerant:
+            while not segment.done(segment.ask(protocol.stop_sequences()), protocol.LINE_END):
+                pass
+            return segment.result()
+        segment.text = segment.text[:-len(protocol.LINE_END)]
         while True:
-            room = cap - max(len(tokens), sampled)
-            reply = self.client.complete(self._request(thread_id, context + text, room))
-            replies.append(reply)
-            sampled += reply.completion_tokens or 0
-            if reply.finish_reason == "length" and not reply.text:
-                raise BackendError("the server wrote nothing before its length limit "
-                                   "(its context is full?)")
-            ended = reply.finish_reason == "length" or reply.ended_by_eos
-            text += reply.text if ended else reply.text + protocol.LINE_END
-            tokens = self._encode(text)
-            if reply.ended_by_eos or protocol.find_action_end(text) is not None:
-                return _Segment(text, tokens, True, replies)
-            # the server's count too: blank lines sampled one "\n" at a time re-tokenize
-            # as a single "\n\n\n" token
-            if max(len(tokens), sampled) > cap:
-                return _Segment(text, tokens, False, replies)
+            free_lines = segment.ask(protocol.stop_sequences(after_first_line=True))
+            if segment.done(free_lines, protocol.stop_sequences(True)[0]):
+                return segment.result()
+            if segment.done(segment.ask(protocol.stop_sequences()), protocol.LINE_END):
+                return segment.result()
 
-    def _request(self, thread_id: int, prompt: str, room: int) -> dict:
+    def _request(self, thread_id: int, prompt: str, room: int, stops: list[str]) -> dict:
         s = self.sampling
-        body = {"model": self.model, "prompt": prompt, "stop": protocol.stop_sequences(),
+        body = {"model": self.model, "prompt": prompt, "stop": stops,
                 "max_tokens": max(1, room + 1), "temperature": s.temperature,
                 "seed": thread_seed(s.seed, thread_id),
                 # llama.cpp servers' defaults, set to the in-process sampler's
                 "top_k": s.top_k, "top_p": s.top_p, "min_p": 0.0, "repeat_penalty": 1.0}
-        if s.grammar is not None:  # llama.cpp servers: the segment grammar, line by line
+        if s.grammar is not None:  # llama.cpp servers: the segment grammar
             body["grammar"] = s.grammar
         return body
 
@@ -170,10 +210,10 @@ class ServerSession:
             raise
         self.pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="completion")
 
-    def policy(self, prompts: dict[str, str], sampling: SamplingConfig,
-               budgets: Budgets) -> ServerPolicy:
+    def policy(self, prompts: dict[str, str], sampling: SamplingConfig, budgets: Budgets,
+               tolerant: bool = False) -> ServerPolicy:
         return ServerPolicy(self.client, self.model, self.tokenizer, self.pool, prompts,
-                            sampling, budgets)
+                            sampling, budgets, tolerant)
 
     def record(self) -> dict:
         """run.json's "model" for a server run: where and what, not a file digest."""

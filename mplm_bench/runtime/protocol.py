@@ -88,11 +88,12 @@ def find_action_end(text: str, tolerant: bool = False) -> int | None:
         start = newline + 1
 
 
-def stop_sequences() -> list[str]:
-    """Stop strings for a server that writes a segment. No fixed string marks the end of an
-    action line (a line that starts with "@"), so a server stops at every line end (which
-    it leaves out of the text) and the client looks for the action with find_action_end."""
-    return [LINE_END]
+def stop_sequences(after_first_line: bool = False) -> list[str]:
+    """Stop strings for a server that writes a segment (it leaves them out of the text).
+    No fixed string marks the end of an action line, so a client asks for the first line
+    (a segment is often one action line), then for free lines up to the start of the next
+    action line ("\n@"), then for the rest of that line: at most three requests a segment."""
+    return [LINE_END + ACTION_MARK] if after_first_line else [LINE_END]
 
 
 def parse_segment(text: str) -> Action:
