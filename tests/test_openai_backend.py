@@ -163,3 +163,83 @@ def test_usage_sums_and_names_what_the_server_left_out():
     assert usage.to_dict() == {"requests": 3, "prompt_tokens": 27, "completion_tokens": None,
                                "cached_tokens": 19, "prefill_tokens": 8,
                                "missing": ["usage.completion_tokens"], "unknown_stops": 1}
+
+
+class ScriptedServer:
+    """A stand-in for a completions endpoint: each thread writes its script (one character
+    per token) from wherever its prompt leaves off, honouring stop strings and max_tokens."""
+
+    def __init__(self, prompts: dict[str, str], scripts: dict[str, str]):
+        self.prompts, self.scripts, self.bodies = prompts, scripts, []
+
+    def complete(self, body: dict) -> Completion:
+        self.bodies.append(body)
+        name = next(n for n, p in self.prompts.items() if body["prompt"].startswith(p))
+        written = body["prompt"][len(self.prompts[name]):]
+        rest = self.scripts[name][len(written):]
+        cut = min([rest.find(stop) for stop in body["stop"] if stop in rest] or [len(rest)])
+        if cut > body["max_tokens"]:
+            return Completion(rest[:body["max_tokens"]], "length", False, len(body["prompt"]),
+                              body["max_tokens"], None)
+        return Completion(rest[:cut], "stop", cut == len(rest), len(body["prompt"]), cut, None)
+
+
+def scripted_server_run(scripts: dict[str, str], max_tokens: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mplm_bench.paradigms import MPLM
+    from mplm_bench.policies.scripted import CharTokenizer
+    from mplm_bench.policies.server import ServerPolicy
+    from mplm_bench.runtime.thread import ThreadSpec
+
+    prompts = {name: f"P{name}\n" for name in scripts}
+    server = ScriptedServer(prompts, scripts)
+    with ThreadPoolExecutor(1) as pool:
+        policy = ServerPolicy(server, "m", CharTokenizer(), pool, prompts, SamplingConfig(),
+                              Budgets(max_tokens=max_tokens))
+        specs = [ThreadSpec(name, "t", prompt) for name, prompt in prompts.items()]
+        outcome = Scheduler(specs, MPLM.verbs, policy, Budgets(max_tokens=max_tokens)).run()
+    return outcome, server.bodies
+
+
+def test_a_segment_takes_at_most_three_requests():
+    script = "think\nmore\n@answer 4\n"
+    outcome, bodies = scripted_server_run({"a": script, "b": "@answer 5\n"}, 1000)
+    assert outcome.status is None and outcome.answers == {"a": "4", "b": "5"}
+    a = outcome.threads[0]
+    assert char_text(a.tokens[a.prompt_tokens:]) == script
+    # a: its first line; the free lines up to "\n@", asked without the first line's end so
+    # the stop can match; the action line. b: its first line is its action. One pool
+    # worker: a's requests, then b's
+    assert [b["prompt"] for b in bodies] == ["Pa\n", "Pa\nthink", "Pa\nthink\nmore\n@", "Pb\n"]
+    assert [b["stop"] for b in bodies] == [["\n"], ["\n@"], ["\n"], ["\n"]]
+
+
+def char_text(tokens) -> str:
+    return "".join(chr(t) for t in tokens)
+
+
+def test_lockstep_threads_share_the_budget_and_cut_segments_continue():
+    long = "abcdefghijkl\n@answer 1\n"  # 23 tokens
+    outcome, bodies = scripted_server_run({"a": long, "b": long}, 30)
+    # 30 tokens left for 2 lockstep threads: 15 each. Each writes its first line (13 with
+    # its end), "\n@" (14), then "an" of its action line: a request may take one token past
+    # its room, so the cut shows. Both cut segments come due at step 16: 32 > 30 ends the
+    # run before any segment completed
+    assert outcome.status is RunStatus.BUDGET_EXHAUSTED
+    assert [t.generated_tokens for t in outcome.threads] == [16, 16]
+    assert outcome.accounting.generated_tokens == 32 and outcome.ticks == 16
+    assert all(b["max_tokens"] <= 16 for b in bodies)
+
+
+def test_a_segment_cut_at_its_share_is_continued_to_the_same_text():
+    long = "abcdefghijkl\n@answer 1\n"  # 23 tokens
+    scripts = {"a": long, "b": long, "c": "@answer 3\n"}
+    outcome, bodies = scripted_server_run(scripts, 60)
+    # 60 tokens for 3 threads: 20 each; c answers at step 10, a and b are cut near 20 and
+    # continued in a later round with what is left (60 - 10 - 42 = 8, 4 each)
+    assert outcome.status is None and outcome.answers == {"a": "1", "b": "1", "c": "3"}
+    assert [char_text(t.tokens[t.prompt_tokens:]) for t in outcome.threads] == list(scripts.values())
+    assert outcome.accounting.generated_tokens == 56
+    continued = [b for b in bodies if b["prompt"].startswith("Pa\n")]
+    assert len(continued) == 4 and continued[-1]["max_tokens"] == 5

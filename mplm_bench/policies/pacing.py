@@ -24,8 +24,10 @@ class SegmentPacer:
     def planned(self, thread: Thread) -> bool:
         return thread.id in self._plans
 
-    def start(self, thread: Thread, text: str, tokens: tuple[int, ...], complete: bool = True) -> None:
-        self._plans[thread.id] = Plan(text, tokens, max(1, len(tokens)), complete)
+    def start(self, thread: Thread, text: str, tokens: tuple[int, ...], complete: bool = True,
+              decoded: int = 0) -> None:
+        """`decoded`: tokens of this segment already paced (a cut segment continued)."""
+        self._plans[thread.id] = Plan(text, tokens, max(1, len(tokens) - decoded), complete)
         thread.at_boundary = False
 
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:

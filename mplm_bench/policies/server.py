@@ -68,10 +68,12 @@ class _SegmentWriter:
     """One segment being written by requests: its text so far, its replies, and whether
     it is finished (an action line, the end token, or past the cap)."""
 
-    def __init__(self, policy: "ServerPolicy", thread_id: int, context: str, cap: int):
-        self.policy, self.thread_id, self.context, self.cap = policy, thread_id, context, cap
-        self.text, self.tokens, self.replies = "", (), []
-        self.sampled = 0  # tokens, the server's count
+    def __init__(self, policy: "ServerPolicy", thread_id: int, context: str, partial: str,
+                 cap: int):
+        self.policy, self.thread_id, self.context = policy, thread_id, context
+        self.text, self.tokens, self.replies = partial, policy._encode(partial), []
+        self.cap = len(self.tokens) + cap  # tokens of the whole segment
+        self.sampled = len(self.tokens)  # tokens, the server's count (earlier rounds: ours)
         self.complete = False
 
     def ask(self, stops: list[str]) -> Completion:
@@ -95,7 +97,7 @@ class _SegmentWriter:
             return True
         # the server's count too: blank lines sampled one "\n" at a time re-tokenize as
         # a single "\n\n\n" token
-        return ended or max(len(self.tokens), self.sampled) > self.cap
+        return ended or max(len(self.tokens), self.sampled) >= self.cap
 
     def result(self) -> _Segment:
         return _Segment(self.text, self.tokens, self.complete, self.replies)
@@ -114,44 +116,61 @@ class ServerPolicy:
         self._encode = cached_encoder(tokenizer)
         self._prompts = prompts  # root threads' prompts, by name
         self._texts: dict[int, str] = {}  # thread id -> context text, its segments included
+        self._partial: dict[int, str] = {}  # thread id -> a segment cut at its cap, to continue
+        self._sampled = 0  # tokens the server sampled this run, by its own count
         self._pacer = SegmentPacer()
 
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
         new = [t for t in runnable if not self._pacer.planned(t)]
         for thread in new:  # the lines the runtime inserted since its last segment
-            if thread.pending:  # a cut segment came due and the budget check did not see it
-                raise OverBudget(f"thread {thread.name}: the server wrote past the token "
-                                 "budget without an action line")
-            context = self._texts.get(thread.id, self._prompts.get(thread.name, ""))
-            inserted = "".join(protocol.format_insert(m.sender, m.payload) for m in thread.news)
-            self._texts[thread.id] = context + inserted
-        futures = {thread.id: self.pool.submit(self._write_segment, thread.id,
-                                               self._texts[thread.id], self._cap(thread))
-                   for thread in new}
+            if thread.id not in self._partial:
+                context = self._texts.get(thread.id, self._prompts.get(thread.name, ""))
+                inserted = "".join(protocol.format_insert(m.sender, m.payload) for m in thread.news)
+                self._texts[thread.id] = context + inserted
+        cap = self._round_cap(runnable)
+        futures = {thread.id: self.pool.submit(
+            self._write_segment, thread.id, self._texts[thread.id],
+            self._partial.get(thread.id, ""), min(cap, self._window_room(thread)))
+            for thread in new}
         wait(futures.values())
         for thread in new:  # in thread order, so usage sums and texts do not depend on timing
             segment = futures[thread.id].result()  # re-raises a request's error
             for reply in segment.replies:
                 self.usage.add(reply)
-            self._texts[thread.id] += segment.text
-            self._pacer.start(thread, segment.text, segment.tokens, segment.complete)
+                self._sampled += reply.completion_tokens or 0
+            if self._sampled > self.budgets.max_tokens:  # e.g. blank lines sampled one at a time
+                raise OverBudget(f"the server sampled {self._sampled} tokens, more than the "
+                                 f"budget of {self.budgets.max_tokens}")
+            self._partial.pop(thread.id, None)
+            if segment.complete:
+                self._texts[thread.id] += segment.text
+            else:  # cut at the cap: continued next round if the budget still allows
+                self._partial[thread.id] = segment.text
+            self._pacer.start(thread, segment.text, segment.tokens, segment.complete,
+                              decoded=len(thread.pending))
         steps, completed = self._pacer.advance(runnable)
         self._written += sum(len(thread.pending) for thread, _ in completed)
         return steps, completed
 
-    def _cap(self, thread: Thread) -> int:
-        """Tokens a new segment may take before the run ends on the budget or the window."""
-        room = min(self.budgets.max_tokens - self._written, self.budgets.window - len(thread.tokens))
-        return max(1, room)
+    def _round_cap(self, runnable: list[Thread]) -> int:
+        """New tokens a segment may take this round. Runnable threads decode in lockstep, so
+        they share what is left of the budget: past an even share the run may end first.
+        A segment cut at its share is continued in a later round (no tokens are lost)."""
+        left = self.budgets.max_tokens - self._written - sum(len(t.pending) for t in runnable)
+        return max(1, -(-left // max(1, len(runnable))))  # ceil; tokens
 
-    def _write_segment(self, thread_id: int, context: str, cap: int) -> _Segment:
+    def _window_room(self, thread: Thread) -> int:
+        return max(1, self.budgets.window - len(thread.tokens) - len(thread.pending))
+
+    def _write_segment(self, thread_id: int, context: str, partial: str, cap: int) -> _Segment:
         """Runs in a pool thread. Asks for the first line; if that is no action line, for
         the free lines up to the start of the next action line ("\n@"), then for the rest
         of that line. The prompt of the free-lines request leaves out the line end the
         first request stopped at, so the model writes it again and "\n@" can match in the
         text it writes. Tolerant runs go line by line: a loose action need not start its
-        line. Ends at the end token or past `cap` tokens."""
-        segment = _SegmentWriter(self, thread_id, context, cap)
+        line. Ends at the end token or past `cap` new tokens; `partial` is the part of the
+        segment written in earlier rounds (cut at their caps)."""
+        segment = _SegmentWriter(self, thread_id, context, partial, cap)
         first = segment.ask(protocol.stop_sequences())
         if segment.done(first, protocol.LINE_END):
             return segment.result()
