@@ -11,12 +11,14 @@ from pathlib import Path
 import pandas as pd
 
 from mplm_bench.results import TRACES_DIR, ResultsError, read_run_folder, read_trace
+from mplm_bench.analyze import extra_columns
 from mplm_bench.tasks.base import TaskInputError
 
 SUFFIXES = (".html", ".md")
 # medians per (run, task, size, paradigm); solved % and runs are computed apart
 MEDIAN_FIELDS = ["generated_tokens", "prefill_tokens", "kv_copied_tokens", "peak_thread_context",
                  "peak_live_kv", "critical_path_tokens", "threads", "messages", "wall_s"]
+MEAN_SUFFIX = " (mean)"  # the tasks' own metrics (em, f1, tokens_after_solution, ...) and preempted
 
 
 @dataclass
@@ -106,6 +108,10 @@ def summary_long(runs: list[RunData]) -> pd.DataFrame:
     table = grouped[MEDIAN_FIELDS].median()
     table.insert(0, "solved_pct", grouped["solved_pct"].mean())
     table.insert(1, "runs", grouped.size())
+    means = ["preempted", *extra_columns([row for run in runs for row in run.rows])]
+    for name in dict.fromkeys(means):
+        if name in frame:
+            table[name + MEAN_SUFFIX] = grouped[name].mean()
     return table.reset_index()
 
 
@@ -124,12 +130,13 @@ def summary_tables(summary: pd.DataFrame) -> list[Table]:
     tables = []
     for (task, size), group in summary.groupby(["task", "size"], sort=False):
         several = group["run"].nunique() > 1
+        means = [name for name in group if name.endswith(MEAN_SUFFIX) and group[name].notna().any()]
         columns = {}
         for record in group.to_dict("records"):
             heading = f"{record['paradigm']} [{record['run']}]" if several else record["paradigm"]
             columns[heading] = [fmt(record["solved_pct"]), fmt(record["runs"])] + [
-                fmt(record[name]) for name in MEDIAN_FIELDS]
-        index = pd.Index(["solved %", "runs", *MEDIAN_FIELDS], name="metric")
+                fmt(record[name]) for name in MEDIAN_FIELDS + means]
+        index = pd.Index(["solved %", "runs", *MEDIAN_FIELDS, *means], name="metric")
         source = "" if several else f" ({group['run'].iloc[0]})"
         tables.append(Table(f"{task}, size {size}{source}", pd.DataFrame(columns, index=index)))
     return tables
