@@ -133,3 +133,16 @@ def test_bad_input_is_one_error_line_and_exit_2(runs, tmp_path):
     one_line_error(invoke("report", tmp_path, "-o", tmp_path / "r.html"), "no results.jsonl")
     one_line_error(invoke("report", traced, "-o", tmp_path / "r.pdf"), ".html or .md")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_task_metrics_are_reported_as_means_where_a_task_has_them():
+    base = dict(task="t", size=1, paradigm="mplm", status="solved", preempted=1,
+                **{name: 1 for name in ("generated_tokens", "prefill_tokens", "kv_copied_tokens",
+                                        "peak_thread_context", "peak_live_kv", "critical_path_tokens",
+                                        "threads", "messages", "wall_s")})
+    qa = RunData(Path("qa"), "qa", {}, [{**base, "f1": 0.5}, {**base, "f1": 1.0, "preempted": 0}])
+    other = RunData(Path("o"), "o", {}, [{**base, "task": "u"}])
+    tables = {t.title: t.frame for t in summary_tables(summary_long([qa, other]))}
+    assert tables["t, size 1 (qa)"].loc["f1 (mean)", "mplm"] == "0.75"
+    assert tables["t, size 1 (qa)"].loc["preempted (mean)", "mplm"] == "0.50"
+    assert "f1 (mean)" not in tables["u, size 1 (o)"].index
