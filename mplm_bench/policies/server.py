@@ -62,18 +62,20 @@ class _Segment:
     tokens: tuple[int, ...]
     complete: bool  # False: cut at the cap before an action line
     replies: list[Completion]
+    sampled: int  # tokens the server sampled for it, earlier rounds included (its count)
 
 
 class _SegmentWriter:
     """One segment being written by requests: its text so far, its replies, and whether
     it is finished (an action line, the end token, or past the cap)."""
 
-    def __init__(self, policy: "ServerPolicy", thread_id: int, context: str, partial: str,
-                 cap: int):
+    def __init__(self, policy: "ServerPolicy", thread_id: int, context: str,
+                 partial: _Segment | None, cap: int):
         self.policy, self.thread_id, self.context = policy, thread_id, context
-        self.text, self.tokens, self.replies = partial, policy._encode(partial), []
+        self.text, self.tokens = (partial.text, partial.tokens) if partial else ("", ())
+        self.replies: list[Completion] = []
         self.cap = len(self.tokens) + cap  # tokens of the whole segment
-        self.sampled = len(self.tokens)  # tokens, the server's count (earlier rounds: ours)
+        self.sampled = partial.sampled if partial else 0  # tokens, the server's count
         self.complete = False
 
     def ask(self, stops: list[str]) -> Completion:
@@ -100,7 +102,7 @@ class _SegmentWriter:
         return ended or max(len(self.tokens), self.sampled) >= self.cap
 
     def result(self) -> _Segment:
-        return _Segment(self.text, self.tokens, self.complete, self.replies)
+        return _Segment(self.text, self.tokens, self.complete, self.replies, self.sampled)
 
 
 class ServerPolicy:
@@ -116,8 +118,7 @@ class ServerPolicy:
         self._encode = cached_encoder(tokenizer)
         self._prompts = prompts  # root threads' prompts, by name
         self._texts: dict[int, str] = {}  # thread id -> context text, its segments included
-        self._partial: dict[int, str] = {}  # thread id -> a segment cut at its cap, to continue
-        self._sampled = 0  # tokens the server sampled this run, by its own count
+        self._partial: dict[int, _Segment] = {}  # thread id -> a segment cut at its cap
         self._pacer = SegmentPacer()
 
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
@@ -130,22 +131,25 @@ class ServerPolicy:
         cap = self._round_cap(runnable)
         futures = {thread.id: self.pool.submit(
             self._write_segment, thread.id, self._texts[thread.id],
-            self._partial.get(thread.id, ""), min(cap, self._window_room(thread)))
+            self._partial.get(thread.id), min(cap, self._window_room(thread)))
             for thread in new}
         wait(futures.values())
         for thread in new:  # in thread order, so usage sums and texts do not depend on timing
             segment = futures[thread.id].result()  # re-raises a request's error
             for reply in segment.replies:
                 self.usage.add(reply)
-                self._sampled += reply.completion_tokens or 0
-            if self._sampled > self.budgets.max_tokens:  # e.g. blank lines sampled one at a time
-                raise OverBudget(f"the server sampled {self._sampled} tokens, more than the "
-                                 f"budget of {self.budgets.max_tokens}")
+            # blank lines sampled one at a time re-tokenize shorter: the runtime's count may
+            # stay under the budget while the server's runs past it (a request may take one
+            # token over its room)
+            if segment.sampled > self.budgets.max_tokens + 1:
+                raise OverBudget(f"thread {thread.name}: the server sampled {segment.sampled} "
+                                 f"tokens for one segment, past the budget of "
+                                 f"{self.budgets.max_tokens}")
             self._partial.pop(thread.id, None)
             if segment.complete:
                 self._texts[thread.id] += segment.text
             else:  # cut at the cap: continued next round if the budget still allows
-                self._partial[thread.id] = segment.text
+                self._partial[thread.id] = segment
             self._pacer.start(thread, segment.text, segment.tokens, segment.complete,
                               decoded=len(thread.pending))
         steps, completed = self._pacer.advance(runnable)
@@ -162,7 +166,8 @@ class ServerPolicy:
     def _window_room(self, thread: Thread) -> int:
         return max(1, self.budgets.window - len(thread.tokens) - len(thread.pending))
 
-    def _write_segment(self, thread_id: int, context: str, partial: str, cap: int) -> _Segment:
+    def _write_segment(self, thread_id: int, context: str, partial: _Segment | None,
+                       cap: int) -> _Segment:
         """Runs in a pool thread. Asks for the first line; if that is no action line, for
         the free lines up to the start of the next action line ("\n@"), then for the rest
         of that line. The prompt of the free-lines request leaves out the line end the
