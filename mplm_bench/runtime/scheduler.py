@@ -73,6 +73,12 @@ class RunOutcome:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def _add_span(thread: Thread) -> None:
+    """Record where the segment in thread.pending lands in its context."""
+    start = len(thread.tokens)
+    thread.generated_spans.append((start, start + len(thread.pending)))
+
+
 class _Stop(Exception):
     def __init__(self, status: RunStatus, detail: str):
         super().__init__(detail)
@@ -248,6 +254,7 @@ class Scheduler:
             if thread.pending:
                 self.acc.generated_tokens += len(thread.pending)
                 thread.generated_tokens += len(thread.pending)
+                _add_span(thread)
                 thread.tokens.extend(thread.pending)
                 self.live_kv += len(thread.pending)
                 thread.pending = []
@@ -262,6 +269,7 @@ class Scheduler:
                      context=thread.context_len)
         thread.generated_tokens += len(thread.pending)
         self.acc.generated_tokens += len(thread.pending)
+        _add_span(thread)
         thread.tokens.extend(thread.pending)
         self.live_kv += len(thread.pending)
         self._touched[thread.id] = thread
