@@ -40,10 +40,13 @@ def run_sudoku(
     temperature: float = typer.Option(0.0, help="0 = greedy; else seeded sampling"),
     grammar: bool = typer.Option(False, help="constrain the protocol syntax with GBNF"),
     trace: bool = typer.Option(False, help="write per-thread events to DIR/traces/"),
-    ctx: int = typer.Option(32768, help="KV cache tokens shared by all live threads"),
-    seq_max: int = typer.Option(16, help="threads resident in the KV cache at once (raise it "
-                                         "on a GPU; on a CPU every step attends over all "
-                                         "resident threads' cells)"),
+    ctx: int = typer.Option(0, help="KV cache tokens, all threads [0: the model's default, "
+                                    "32768]"),
+    seq_max: int = typer.Option(0, help="threads resident in the KV cache at once [0: the "
+                                        "model's default, 16; 128 for sudoku-protocol]"),
+    kv_unified: Optional[bool] = typer.Option(None, "--kv-unified/--kv-split",
+                                              help="one KV buffer for all threads, or a stream "
+                                                   "per thread [default: the model's]"),
     threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
     n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
     main_gpu: int = typer.Option(0, help="GPU index for the model"),
@@ -51,20 +54,29 @@ def run_sudoku(
                                               help="flash attention (default: llama.cpp auto)"),
 ) -> None:
     """Run Sudoku puzzles under each paradigm and print a table per paradigm."""
+    from mplm_bench.models import run_defaults
     from mplm_bench.runner import RunConfig, policy_budgets
     from mplm_bench.tasks.sudoku import SudokuTask
 
     config = RunConfig(
         task="sudoku", size=size, paradigms=paradigms.split(","), policy=policy, model=model,
         instances=instances, seed=seed, out=str(out or console.default_out("sudoku")), resume=resume,
-        budgets=policy_budgets(policy, max_tokens, window, max_threads, timeout),
+        budgets=policy_budgets(policy, max_tokens, window, max_threads, timeout,
+                               run_defaults(model, "sudoku")),
         temperature=temperature,
         grammar=grammar, trace=trace, task_options={"difficulty": difficulty, "puzzles": puzzles and str(puzzles)},
-        backend=dict(n_ctx=ctx, n_seq_max=seq_max, n_threads=threads, n_gpu_layers=n_gpu_layers,
-                     main_gpu=main_gpu, flash_attn=flash_attn),
+        backend=_set(n_ctx=ctx, n_seq_max=seq_max, kv_unified=kv_unified, n_threads=threads,
+                     n_gpu_layers=n_gpu_layers, main_gpu=main_gpu, flash_attn=flash_attn),
     )
     console.guarded(lambda: console.run_and_show(
         SudokuTask(), lambda task: task.instances(size, instances, seed, difficulty, puzzles), config))
+
+
+def _set(**options) -> dict:
+    """Backend options the user set: 0 and None leave the model's default (and n_threads 0
+    means all cores, which is BackendConfig's default too)."""
+    return {key: value for key, value in options.items()
+            if value is not None and (value != 0 or key in ("n_gpu_layers", "main_gpu"))}
 
 
 @app.command("models")
@@ -176,6 +188,55 @@ def compare(
         show_comparison(run_dir, baseline_file, tolerance or [], markdown)))
     if regressed and regressed[0]:
         raise typer.Exit(1)
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train a tiny protocol model (train extra).")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("sudoku")
+def train_sudoku(
+    out: Path = typer.Option(..., help="GGUF file to write, e.g. models/sudoku-protocol.gguf"),
+    sizes: str = typer.Option("4,9,16,25", help="comma-separated sides n of the training puzzles"),
+    paradigms: str = typer.Option("mplm,cot,fj", help="whose oracle transcripts to learn"),
+    steps: int = typer.Option(3000, min=1, help="optimizer steps"),
+    d_model: int = typer.Option(128, min=16, help="model width"),
+    layers: int = typer.Option(4, min=1, help="transformer blocks"),
+    heads: int = typer.Option(4, min=1, help="attention heads"),
+    seed: int = typer.Option(0, help="initialisation and batch order"),
+    max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+    time_limit: float = typer.Option(0, help="seconds to train in this call (0: no limit); "
+                                            "a checkpoint OUT.pt lets --resume continue"),
+    resume: bool = typer.Option(False, help="continue from OUT.pt"),
+) -> None:
+    """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
+    from mplm_bench.console_train import parse_sizes, train_and_show
+    from mplm_bench.paradigms import parse_paradigms
+    from mplm_bench.tasks.base import TaskInputError
+    from mplm_bench.train.pipeline import TrainOptions
+
+    def go() -> None:
+        try:
+            names = [p.name for p in parse_paradigms(paradigms)]
+        except ValueError as error:
+            raise TaskInputError(str(error)) from None
+        train_and_show(TrainOptions(parse_sizes(sizes), names, out, steps, d_model, layers,
+                                    heads, seed, max_len, time_limit, resume))
+    console.guarded(go)
+
+
+@app.command("eval-steps")
+def eval_steps(
+    model: Path = typer.Argument(..., help="a GGUF file written by `mplm-bench train`"),
+    sizes: str = typer.Option("4,9,16,25", help="comma-separated sides n"),
+    paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
+    puzzles: int = typer.Option(1, min=1, help="held-out puzzles per size"),
+    max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+) -> None:
+    """Teacher-forced step accuracy on held-out oracle transcripts, per paradigm and size."""
+    from mplm_bench.console_train import eval_and_show
+
+    console.guarded(lambda: eval_and_show(model, sizes, paradigms, puzzles, max_len))
 
 
 def main() -> None:

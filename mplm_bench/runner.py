@@ -7,7 +7,7 @@ from typing import Callable, Protocol, Sequence
 
 from mplm_bench.backends.base import BackendConfig, SamplingConfig
 from mplm_bench.metrics import ResultRow, decide_status, make_row
-from mplm_bench.models import resolve_model, sha256_file
+from mplm_bench.models import resolve_model, run_defaults, sha256_file
 from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.oracle import OraclePolicy
@@ -22,12 +22,18 @@ POLICIES = ("model", "oracle")
 # A real model decodes 20-100 tokens/s on 2 CPU cores: its defaults keep a run to a minute
 # or so; the window is SmolLM2's training context. The oracle only counts, so it gets room.
 MODEL_BUDGETS = Budgets(max_tokens=2048, window=8192)
+# backend settings of a run unless the command line or the model (models.run_defaults) says
+# otherwise: on a CPU every step attends over all resident threads' cells
+RUN_BACKEND_DEFAULTS = dict(n_seq_max=16)
 
 
 def policy_budgets(policy: str, max_tokens: int, window: int, max_threads: int,
-                   wall_s: float) -> Budgets:
-    """Budgets with 0 meaning the policy's default."""
+                   wall_s: float, model_defaults: dict | None = None) -> Budgets:
+    """Budgets with 0 meaning the policy's default (or the model's, models.run_defaults)."""
     base = MODEL_BUDGETS if policy == "model" else Budgets()
+    if policy == "model" and model_defaults:
+        base = Budgets(model_defaults.get("max_tokens", base.max_tokens),
+                       model_defaults.get("window", base.window))
     return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s)
 
 
@@ -79,7 +85,11 @@ class _PolicyFactory:
         from mplm_bench.backends.llamacpp import LlamaCppBackend
         grammar = protocol.grammar(verbs) if self.config.grammar else None
         sampling = SamplingConfig(self.config.temperature, self.config.seed, grammar=grammar)
-        backend_config = BackendConfig(model_path=str(self.model_path), **self.config.backend)
+        defaults = {key: value for key, value in run_defaults(str(self.model_path)).items()
+                    if key in BackendConfig.__dataclass_fields__}
+        defaults = {**RUN_BACKEND_DEFAULTS, **defaults}
+        backend_config = BackendConfig(model_path=str(self.model_path),
+                                       **{**defaults, **self.config.backend})
         return LlamaCppBackend(backend_config, sampling)
 
     def close(self) -> None:
@@ -114,7 +124,7 @@ class PreparedRun:
 def prepare_run(config: RunConfig) -> PreparedRun:
     """Check the output folder and the model before any work starts (bad input: exit 2)."""
     out = prepare_dir(Path(config.out))
-    model_path = resolve_model(config.model)
+    model_path = resolve_model(config.model, config.task)
     done = {}
     if config.resume:
         truncate_torn_tail(out)
