@@ -208,6 +208,7 @@ def train_sudoku(
     time_limit: float = typer.Option(0, help="seconds to train in this call (0: no limit); "
                                             "a checkpoint OUT.pt lets --resume continue"),
     resume: bool = typer.Option(False, help="continue from OUT.pt"),
+    batch_tokens: int = typer.Option(4096, min=256, help="padded tokens per batch"),
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
     from mplm_bench.console_train import parse_sizes, train_and_show
@@ -221,7 +222,7 @@ def train_sudoku(
         except ValueError as error:
             raise TaskInputError(str(error)) from None
         train_and_show(TrainOptions(parse_sizes(sizes), names, out, steps, d_model, layers,
-                                    heads, seed, max_len, time_limit, resume))
+                                    heads, seed, max_len, time_limit, resume, batch_tokens))
     console.guarded(go)
 
 

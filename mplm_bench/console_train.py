@@ -44,6 +44,8 @@ def train_and_show(options) -> None:
             if report.accuracy:
                 fields["accuracy"] = " ".join(f"{p}{n} {a:.1%}" for (p, n), a in
                                               sorted(report.accuracy.items()))
+                progress.console.print(f"step {report.step}: loss {report.loss:.4f}, "
+                                       f"held-out steps {fields['accuracy']}", markup=False)
             progress.update(bar, description="training", **fields)
 
         summary = train_sudoku(options, on_step,

@@ -15,7 +15,7 @@ from mplm_bench.train.data import oracle_threads, sudoku_transcripts, transcript
 from mplm_bench.train.export import write_gguf  # noqa: E402
 from mplm_bench.train.gguf_import import read_gguf  # noqa: E402
 from mplm_bench.train.model import ModelConfig, TinyLlama  # noqa: E402
-from mplm_bench.train.pipeline import vocabulary_for  # noqa: E402
+from mplm_bench.train.pipeline import sudoku_vocabulary  # noqa: E402
 from mplm_bench.train.trainer import TrainConfig, Trainer, step_accuracy  # noqa: E402
 from mplm_bench.train.vocab import SPACE, protocol_pieces  # noqa: E402
 
@@ -24,7 +24,7 @@ TINY = dict(d_model=64, layers=2, heads=4)
 
 @pytest.fixture(scope="module")
 def vocab():
-    return vocabulary_for([4, 25], ["mplm", "cot", "fj"])
+    return sudoku_vocabulary()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ training, GGUF export, held-out step accuracy per paradigm and size."""
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 from mplm_bench.backends.llamacpp_load import load_tokenizer
+from mplm_bench.paradigms import PARADIGMS
+from mplm_bench.tasks.sudoku_grid import SIZES
 from mplm_bench.train.data import Transcript, sudoku_prompts, sudoku_transcripts
 from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
@@ -36,6 +39,7 @@ class TrainOptions:
     max_len: int = 2048  # tokens: longer thread contexts are left out of the data
     time_limit: float = 0.0  # seconds this call may train (0: no limit); resume continues
     resume: bool = False
+    batch_tokens: int = 4096  # padded tokens per batch
     puzzles: dict[int, int] = field(default_factory=lambda: dict(PUZZLES))
 
     @property
@@ -56,9 +60,11 @@ def summarize(items: list[Transcript]) -> DataSummary:
                        sum(int(t.mask.sum()) for t in items), sum(t.steps for t in items))
 
 
-def vocabulary_for(sizes: list[int], paradigms: list[str]):
-    """Built from one puzzle's prompts per size x paradigm (their words), not from weights."""
-    return build_vocabulary(protocol_pieces() + text_words(sudoku_prompts(sizes, paradigms, 0)))
+def sudoku_vocabulary():
+    """One vocabulary for every Sudoku model: the words of one puzzle's prompts per size and
+    paradigm, whatever the training sizes (so models stay comparable)."""
+    return build_vocabulary(protocol_pieces() + text_words(
+        sudoku_prompts(list(SIZES), list(PARADIGMS), 0)))
 
 
 def load_data(tokenizer, options: TrainOptions, puzzles: dict[int, int], first_seed: int):
@@ -73,12 +79,12 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
                  on_phase: Callable[[str], None]) -> dict | None:
     """Train (or resume) and export; returns the summary once all steps are done."""
     started = time.monotonic()
-    vocab = vocabulary_for(options.sizes, options.paradigms)
+    vocab = sudoku_vocabulary()
     model_config = ModelConfig(len(vocab), options.d_model, options.layers, options.heads,
                                context=options.max_len)
     on_phase("oracle transcripts")
     train, heldout = _transcripts(options, TinyLlama(model_config), vocab)
-    config = TrainConfig(steps=options.steps, seed=options.seed)
+    config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens)
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
     if options.resume and options.checkpoint.exists():
         trainer.load(options.checkpoint)
@@ -89,11 +95,13 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     options.out.parent.mkdir(parents=True, exist_ok=True)
     write_gguf(trainer.model, vocab, options.out, options.out.stem)
     accuracy = step_accuracy(trainer.model, heldout)
-    summary = dict(options=_jsonable(asdict(options)), model=model_config.to_dict(),
+    summary = dict(command=" ".join(sys.argv[1:]), train_seconds=round(trainer.seconds),
+                   options=_jsonable(asdict(options)), model=model_config.to_dict(),
                    train_config=asdict(config), train_data=asdict(summarize(train)),
                    heldout_data=asdict(summarize(heldout)),
                    parameters=sum(p.numel() for p in trainer.model.parameters()),
                    heldout_step_accuracy=_table(accuracy))
+    summary["file_bytes"] = options.out.stat().st_size
     options.out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 

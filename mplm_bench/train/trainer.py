@@ -116,6 +116,7 @@ class Trainer:
         self.batches = make_batches([len(t.tokens) for t in train], config.batch_tokens)
         self.queue: list[int] = []  # batch indices left in this epoch
         self.step = 0
+        self.seconds = 0.0  # training wall time so far, resumed runs included
 
     def _next_batch(self) -> list[Transcript]:
         if not self.queue:
@@ -145,6 +146,7 @@ class Trainer:
             if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
                 report.accuracy = {k: r / max(1, t) for k, (r, t) in
                                    step_accuracy(self.model, self.heldout).items()}
+            self.seconds += time.monotonic() - start
             if checkpoint is not None and self.step % self.config.checkpoint_every == 0:
                 self.save(checkpoint)
             on_step(report)
@@ -153,14 +155,14 @@ class Trainer:
         return self.step >= self.config.steps
 
     def save(self, path: Path) -> None:
-        torch.save({"step": self.step, "model": self.model.state_dict(),
+        torch.save({"step": self.step, "seconds": self.seconds, "model": self.model.state_dict(),
                     "optimizer": self.optimizer.state_dict(), "queue": self.queue,
                     "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                     "config": asdict(self.config)}, path)
 
     def load(self, path: Path) -> None:
         state = torch.load(path, weights_only=False)
-        self.step, self.queue = state["step"], state["queue"]
+        self.step, self.queue, self.seconds = state["step"], state["queue"], state["seconds"]
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
