@@ -103,7 +103,35 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
                    heldout_step_accuracy=_table(accuracy))
     summary["file_bytes"] = options.out.stat().st_size
     options.out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    options.out.with_suffix(".md").write_text(model_card(summary))
     return summary
+
+
+def model_card(summary: dict) -> str:
+    """The model card: how it was made and how well it predicts held-out steps."""
+    model, data, options = summary["model"], summary["train_data"], summary["options"]
+    puzzles = {int(size): count for size, count in options["puzzles"].items()
+               if int(size) in options["sizes"]}
+    lines = [f"# {Path(summary['options']['out']).stem}", "",
+             f"A {summary['parameters']:,}-parameter Llama-architecture model ({model['layers']} "
+             f"layers, width {model['d_model']}, {model['heads']} heads, vocabulary "
+             f"{model['vocab_size']}, context {model['context']}), trained from scratch on "
+             "Sudoku oracle transcripts by `mplm-bench train`; "
+             f"{summary['file_bytes'] / 1e6:.1f} MB GGUF (f16 matrices).", "",
+             "Command (last call; a run cut by --time-limit resumes exactly with --resume):", "",
+             f"    mplm-bench {summary['command']}", "",
+             f"Seed {summary['options']['seed']}; {summary['train_config']['steps']} steps of "
+             f"{summary['train_config']['batch_tokens']} padded tokens; "
+             f"training wall time {summary['train_seconds']} s on this machine (2 CPU cores).", "",
+             f"Training data: {data['transcripts']:,} thread transcripts, {data['tokens']:,} "
+             f"tokens, {data['generated']:,} of them with loss ({data['steps']:,} steps), "
+             f"paradigms {', '.join(options['paradigms'])}; puzzles per size {puzzles} (seeds "
+             f"from {TRAIN_SEED}).", "",
+             f"Held-out step accuracy (teacher-forced; puzzles from seed {HELDOUT_SEED}):", "",
+             "| paradigm size | steps | right | accuracy |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {key} | {row['steps']} | {row['right']} | {row['accuracy']:.2%} |"
+              for key, row in summary["heldout_step_accuracy"].items()]
+    return "\n".join(lines) + "\n"
 
 
 def _transcripts(options: TrainOptions, model: TinyLlama, vocab):
