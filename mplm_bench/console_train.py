@@ -39,12 +39,15 @@ def train_and_show(options) -> None:
         bar = progress.add_task("preparing", total=options.steps, loss=0.0, step_s=0.0,
                                 accuracy="-")
 
+        mean = []  # the loss averaged over recent steps: one batch holds one length bucket
+
         def on_step(report) -> None:
-            fields = dict(completed=report.step, loss=report.loss, step_s=report.seconds)
+            mean[:] = [report.loss if not mean else 0.98 * mean[0] + 0.02 * report.loss]
+            fields = dict(completed=report.step, loss=mean[0], step_s=report.seconds)
             if report.accuracy:
                 fields["accuracy"] = " ".join(f"{p}{n} {a:.1%}" for (p, n), a in
                                               sorted(report.accuracy.items()))
-                progress.console.print(f"step {report.step}: loss {report.loss:.4f}, "
+                progress.console.print(f"step {report.step}: loss {mean[0]:.4f} (mean), "
                                        f"held-out steps {fields['accuracy']}", markup=False)
             progress.update(bar, description="training", **fields)
 
