@@ -43,10 +43,10 @@ def run_sudoku(
     ctx: int = typer.Option(0, help="KV cache tokens, all threads [0: the model's default, "
                                     "32768]"),
     seq_max: int = typer.Option(0, help="threads resident in the KV cache at once [0: the "
-                                        "model's default, 16; 128 for sudoku-protocol]"),
+                                        "model's default, 16]"),
     kv_unified: Optional[bool] = typer.Option(None, "--kv-unified/--kv-split",
                                               help="one KV buffer for all threads, or a stream "
-                                                   "per thread [default: the model's]"),
+                                                   "per thread [default: unified]"),
     threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
     n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)"),
     main_gpu: int = typer.Option(0, help="GPU index for the model"),

@@ -13,11 +13,11 @@ def test_sudoku_defaults_to_the_protocol_model_and_other_tasks_to_smollm2(monkey
     assert models.default_model("sudoku") == "smollm2-135m"
 
 
-def test_the_protocol_model_brings_its_budgets_and_backend_settings(monkeypatch):
+def test_the_protocol_model_brings_its_budgets(monkeypatch):
     monkeypatch.delenv(models.MODEL_ENV, raising=False)
     by_name = models.run_defaults(None, "sudoku")
     by_path = models.run_defaults(str(models.PROJECT_ROOT / "models" / "sudoku-protocol.gguf"))
-    assert by_name == by_path and by_name["kv_unified"] is False
+    assert by_name == by_path == {"max_tokens": 2_000_000, "window": 2048}
     assert models.run_defaults("smollm2-135m") == {} == models.run_defaults("/x/other.gguf")
     budgets = policy_budgets("model", 0, 0, 100, 60.0, by_name)
     assert (budgets.max_tokens, budgets.window) == (2_000_000, 2048)
