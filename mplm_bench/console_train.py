@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mplm_bench.console import stdout
-from mplm_bench.tasks.base import TaskInputError, check_choice
+from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.tasks.sudoku_grid import SIZES
 
 
@@ -21,11 +21,9 @@ def _require_torch() -> None:
 
 
 def parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise TaskInputError(f"--sizes must be comma-separated integers, got {text!r}") from None
-    return [check_choice(size, SIZES, "--sizes") for size in sizes]
+    from mplm_bench.scaling import parse_sizes as parse
+
+    return parse(text, SIZES, least=1)
 
 
 def train_and_show(options) -> None:

@@ -93,3 +93,18 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
             assert got == want
     right, total = step_accuracy(model, heldout)[("mplm", 4)]
     assert total == sum(item.steps for item in heldout) and 0 <= right <= total
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "sudoku", "--sizes", "10", "--out", "x.gguf"], "must be one of 4, 9, 16, 25"),
+    (["train", "sudoku", "--paradigms", "bogus", "--out", "x.gguf"], "unknown paradigm 'bogus'"),
+    (["eval-steps", "/nonexistent/model.gguf"], "model file not found"),
+])
+def test_bad_training_input_is_one_line_and_exit_2(args, words):
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and words in result.output
+    assert "Traceback" not in result.output
