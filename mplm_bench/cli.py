@@ -92,6 +92,7 @@ def _run_longqa(length, kind, hops, chunks, path, options: RunOptions) -> None:
     console.run_and_show(task, lambda t: t.instances(length, config.instances, config.seed), config)
 
 
+
 @app.command("models")
 def models() -> None:
     """The default model, the known models, and how to use any GGUF file."""
@@ -201,6 +202,56 @@ def compare(
         show_comparison(run_dir, baseline_file, tolerance or [], markdown)))
     if regressed and regressed[0]:
         raise typer.Exit(1)
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train a tiny protocol model (train extra).")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("sudoku")
+def train_sudoku(
+    out: Path = typer.Option(..., help="GGUF file to write, e.g. models/sudoku-protocol.gguf"),
+    sizes: str = typer.Option("4,9,16,25", help="comma-separated sides n of the training puzzles"),
+    paradigms: str = typer.Option("mplm,cot,fj", help="whose oracle transcripts to learn"),
+    steps: int = typer.Option(3000, min=1, help="optimizer steps"),
+    d_model: int = typer.Option(128, min=16, help="model width"),
+    layers: int = typer.Option(4, min=1, help="transformer blocks"),
+    heads: int = typer.Option(4, min=1, help="attention heads"),
+    seed: int = typer.Option(0, help="initialisation and batch order"),
+    max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+    time_limit: float = typer.Option(0, help="seconds to train in this call (0: no limit); "
+                                            "a checkpoint OUT.pt lets --resume continue"),
+    resume: bool = typer.Option(False, help="continue from OUT.pt"),
+    batch_tokens: int = typer.Option(4096, min=256, help="padded tokens per batch"),
+) -> None:
+    """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
+    from mplm_bench.console_train import parse_sizes, train_and_show
+    from mplm_bench.paradigms import parse_paradigms
+    from mplm_bench.tasks.base import TaskInputError
+    from mplm_bench.train.pipeline import TrainOptions
+
+    def go() -> None:
+        try:
+            names = [p.name for p in parse_paradigms(paradigms)]
+        except ValueError as error:
+            raise TaskInputError(str(error)) from None
+        train_and_show(TrainOptions(parse_sizes(sizes), names, out, steps, d_model, layers,
+                                    heads, seed, max_len, time_limit, resume, batch_tokens))
+    console.guarded(go)
+
+
+@app.command("eval-steps")
+def eval_steps(
+    model: Path = typer.Argument(..., help="a GGUF file written by `mplm-bench train`"),
+    sizes: str = typer.Option("4,9,16,25", help="comma-separated sides n"),
+    paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
+    puzzles: int = typer.Option(1, min=1, help="held-out puzzles per size"),
+    max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+) -> None:
+    """Teacher-forced step accuracy on held-out oracle transcripts, per paradigm and size."""
+    from mplm_bench.console_train import eval_and_show
+
+    console.guarded(lambda: eval_and_show(model, sizes, paradigms, puzzles, max_len))
 
 
 def main() -> None:

@@ -40,10 +40,14 @@ _OPTIONS: dict[str, tuple[object, object]] = {
                                               "repairs [default: tolerant for longqa, strict "
                                               "for sudoku and sat]")),
     "trace": (bool, typer.Option(False, help="write per-thread events to DIR/traces/")),
-    "ctx": (int, typer.Option(32768, help="KV cache tokens shared by all live threads")),
-    "seq_max": (int, typer.Option(16, help="threads resident in the KV cache at once (raise it "
-                                           "on a GPU; on a CPU every step attends over all "
-                                           "resident threads' cells)")),
+    "ctx": (int, typer.Option(0, help="KV cache tokens, all threads [0: the model's default, "
+                                      "32768]")),
+    "seq_max": (int, typer.Option(0, help="threads resident in the KV cache at once [0: the "
+                                          "model's default, 16] (raise it on a GPU; on a CPU "
+                                          "every step attends over all resident threads' cells)")),
+    "kv_unified": (Optional[bool], typer.Option(None, "--kv-unified/--kv-split",
+                                                help="one KV buffer for all threads, or a stream "
+                                                     "per thread [default: the model's, unified]")),
     "threads": (int, typer.Option(0, help="CPU threads for llama.cpp [0: all cores]")),
     "n_gpu_layers": (int, typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)")),
     "main_gpu": (int, typer.Option(0, help="GPU index for the model")),
@@ -86,6 +90,7 @@ class RunOptions:
     trace: bool
     ctx: int
     seq_max: int
+    kv_unified: Optional[bool]
     threads: int
     n_gpu_layers: int
     main_gpu: int
@@ -100,6 +105,7 @@ class RunOptions:
     def config(self, task: str, size: int, task_options: dict, tolerant_default: bool = False):
         from mplm_bench import console
         from mplm_bench.backends.openai_client import ServerOptions
+        from mplm_bench.models import run_defaults
         from mplm_bench.runner import RunConfig, policy_budgets
 
         return RunConfig(
@@ -107,16 +113,23 @@ class RunOptions:
             model=self.model, instances=self.instances, seed=self.seed,
             out=str(self.out or console.default_out(task)), resume=self.resume,
             budgets=policy_budgets(self.policy, self.max_tokens, self.window, self.max_threads,
-                                   self.timeout),
+                                   self.timeout, run_defaults(self.model, task)),
             temperature=self.temperature, grammar=self.grammar, trace=self.trace,
             tolerant=tolerant_default if self.tolerant is None else self.tolerant,
             task_options=task_options,
-            backend=dict(n_ctx=self.ctx, n_seq_max=self.seq_max, n_threads=self.threads,
-                         n_gpu_layers=self.n_gpu_layers, main_gpu=self.main_gpu,
-                         flash_attn=self.flash_attn),
+            backend=_user_set(n_ctx=self.ctx, n_seq_max=self.seq_max, kv_unified=self.kv_unified,
+                              n_threads=self.threads, n_gpu_layers=self.n_gpu_layers,
+                              main_gpu=self.main_gpu, flash_attn=self.flash_attn),
             # checked (one line, exit 2) when the run is prepared
             server=ServerOptions(self.backend, self.base_url, self.api_key_env, self.concurrency,
                                  self.request_timeout, tokenizer=self.tokenizer))
+
+
+def _user_set(**options) -> dict:
+    """Backend options the user set: 0 and None leave the model's default (n_threads 0 means
+    all cores, BackendConfig's default too; n_gpu_layers and main_gpu 0 are real values)."""
+    return {key: value for key, value in options.items()
+            if value is not None and (value != 0 or key in ("n_gpu_layers", "main_gpu"))}
 
 
 def with_run_options(command):

@@ -13,7 +13,8 @@ from rich.table import Table
 from mplm_bench.analyze import SUMMARY_COLUMNS, extra_columns, summarize
 from mplm_bench.backends.base import BackendError
 from mplm_bench.metrics import ResultRow
-from mplm_bench.models import DEFAULT_MODEL, KNOWN_MODELS, MODEL_ENV, ModelFileError
+from mplm_bench.models import (DEFAULT_MODEL, KNOWN_MODELS, MODEL_ENV, TASK_DEFAULT_MODELS,
+                               ModelFileError)
 from mplm_bench.paradigms import PARADIGMS, parse_paradigms
 from mplm_bench.results import ResultsError, new_run_id, read_rows
 from mplm_bench.tasks.base import TaskInputError
@@ -148,7 +149,8 @@ def show_models() -> None:
     for model in KNOWN_MODELS.values():
         table.add_row(model.name, model.package, model.filename, model.note)
     stdout.print(table)
-    stdout.print(f"default: {DEFAULT_MODEL} (override with --model or ${MODEL_ENV}); "
+    per_task = "".join(f"{task}: {name}; " for task, name in TASK_DEFAULT_MODELS.items())
+    stdout.print(f"default: {DEFAULT_MODEL} ({per_task}override with --model or ${MODEL_ENV}); "
                  "any GGUF file works: --model path/to/model.gguf", markup=False)
 
 

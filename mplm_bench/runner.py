@@ -8,7 +8,7 @@ from typing import Callable, Protocol, Sequence
 from mplm_bench.backends.base import BackendConfig, SamplingConfig
 from mplm_bench.backends.openai_client import ServerOptions
 from mplm_bench.metrics import ResultRow, decide_status, make_row
-from mplm_bench.models import resolve_model, sha256_file
+from mplm_bench.models import resolve_model, run_defaults, sha256_file
 from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.oracle import OraclePolicy
@@ -25,12 +25,18 @@ POLICIES = ("model", "oracle")
 # A real model decodes 20-100 tokens/s on 2 CPU cores: its defaults keep a run to a minute
 # or so; the window is SmolLM2's training context. The oracle only counts, so it gets room.
 MODEL_BUDGETS = Budgets(max_tokens=2048, window=8192)
+# backend settings of a run unless the command line or the model (models.run_defaults) says
+# otherwise: on a CPU every step attends over all resident threads' cells
+RUN_BACKEND_DEFAULTS = dict(n_seq_max=16)
 
 
 def policy_budgets(policy: str, max_tokens: int, window: int, max_threads: int,
-                   wall_s: float) -> Budgets:
-    """Budgets with 0 meaning the policy's default."""
+                   wall_s: float, model_defaults: dict | None = None) -> Budgets:
+    """Budgets with 0 meaning the policy's default (or the model's, models.run_defaults)."""
     base = MODEL_BUDGETS if policy == "model" else Budgets()
+    if policy == "model" and model_defaults:
+        base = Budgets(model_defaults.get("max_tokens", base.max_tokens),
+                       model_defaults.get("window", base.window))
     return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s)
 
 
@@ -90,7 +96,11 @@ class _PolicyFactory:
 
     def _backend(self, verbs: frozenset[str]):
         from mplm_bench.backends.llamacpp import LlamaCppBackend
-        backend_config = BackendConfig(model_path=str(self.model_path), **self.config.backend)
+        defaults = {key: value for key, value in run_defaults(str(self.model_path)).items()
+                    if key in BackendConfig.__dataclass_fields__}
+        defaults = {**RUN_BACKEND_DEFAULTS, **defaults}
+        backend_config = BackendConfig(model_path=str(self.model_path),
+                                       **{**defaults, **self.config.backend})
         return LlamaCppBackend(backend_config, self._sampling(verbs))
 
     def _sampling(self, verbs: frozenset[str]) -> SamplingConfig:
@@ -147,7 +157,7 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         done = {(row["instance_id"], row["paradigm"]): row for row in read_rows(out)}
     if config.server.uses_server:  # the model is the server's: check it answers for it now
         return PreparedRun(out, None, done, ServerSession(config.server, config.model))
-    return PreparedRun(out, resolve_model(config.model), done)
+    return PreparedRun(out, resolve_model(config.model, config.task), done)
 
 
 def run_benchmark(task: Task, instances: Sequence[Instance], paradigms: Sequence[Paradigm],

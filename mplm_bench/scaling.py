@@ -40,7 +40,7 @@ class ScalingTables:
     exponents: pd.DataFrame  # one row per paradigm x metric
 
 
-def parse_sizes(text: str, allowed: Sequence[int]) -> list[int]:
+def parse_sizes(text: str, allowed: Sequence[int], least: int = 2) -> list[int]:
     """`4,9,16` -> [4, 9, 16] (sorted, distinct); a slope needs at least two sizes."""
     try:
         sizes = sorted({int(part) for part in text.split(",")})
@@ -48,7 +48,7 @@ def parse_sizes(text: str, allowed: Sequence[int]) -> list[int]:
         raise TaskInputError(f"--sizes takes comma-separated integers, got {text!r}") from None
     for size in sizes:
         check_choice(size, allowed, "each of --sizes")
-    if len(sizes) < 2:
+    if len(sizes) < least:
         raise TaskInputError(f"--sizes needs at least two sizes to fit an exponent, got {text!r}")
     return sizes
 

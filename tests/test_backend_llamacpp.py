@@ -188,3 +188,19 @@ def test_greedy_fast_path_matches_sampler_chain(backend, prompts):
         backend._plain_greedy = True
         backend.release(301)
     assert fast == chain
+
+
+def test_split_kv_streams_decode_fork_and_park_like_the_unified_cache(model_path, prompts, backend):
+    """kv_unified=False: a KV stream per slot; forks copy across streams, parking still works."""
+    want = generate(backend, dict(enumerate(prompts)), 8)
+    for t in want:
+        backend.release(t)
+    with LlamaCppBackend(exact(model_path, n_seq_max=2, kv_unified=False), GREEDY) as split:
+        got = {}
+        for t, p in enumerate(prompts):  # 3 threads on 2 slots: one is parked and restored
+            got[t] = generate(split, {t: p}, 4)[t]
+        for t, p in enumerate(prompts):
+            got[t] += generate(split, {t: [got[t][-1]]}, 4)[t]
+        assert split.stats()["parked"] > 0 and got == want
+        split.fork(2, 9)
+        assert generate(split, {9: [got[2][-1]]}, 4)[9] == generate(split, {2: [got[2][-1]]}, 4)[2]

@@ -51,17 +51,22 @@ def test_thread_layouts(tokenizer):
     assert mplm.accounting.kv_copied_tokens == 0
 
 
-def test_a_cell_prompt_holds_only_its_peers_givens():
+def test_a_cell_prompt_holds_only_its_peers_givens_by_unit():
     puzzle = TASK.instances(9, 1, seed=7)[0]
     setup = TASK.setup(puzzle, MPLM)
     names = {grid.cell_name(9, i): i for i in range(81)}
+    members = dict(grid.units(9))
     for spec in setup.specs:
         if spec.role != "cell":
             continue
         index = names[spec.name]
-        mentioned = {names[name] for name, _ in re.findall(r"(r\d+c\d+)=(\d+)", spec.prompt)
-                     if name != spec.name}
-        assert mentioned == {p for p in grid.peers(9, index) if puzzle.cells[p]}
+        listed = {unit: sorted(int(d) for d in digits.split() if d != "none")
+                  for unit, digits in re.findall(r"([rcb]\d+) has ([\d ]+|none)", spec.prompt)}
+        assert listed == {unit: sorted(puzzle.cells[i] for i in members[unit] if puzzle.cells[i])
+                          for unit in grid.cell_units(9, index)}
+        blank = re.search(r"Blank peers: (.*)", spec.prompt).group(1).split()
+        assert blank == [grid.cell_name(9, p) for p in sorted(grid.peers(9, index))
+                         if not puzzle.cells[p]]
 
 
 def test_a_wrong_answer_is_wrong(tokenizer):

@@ -63,6 +63,9 @@ class BackendConfig:
     main_gpu: int = 0
     flash_attn: bool | None = None  # None = llama.cpp's auto
     exact: bool = False  # f32 KV cache and flash attention off, for bit-stable tests
+    # True: one KV buffer shared by all sequences (a step attends over every resident cell);
+    # False: a stream per sequence of n_ctx / n_seq_max cells (a step attends over its own)
+    kv_unified: bool = True
 
 
 class Backend(Protocol):

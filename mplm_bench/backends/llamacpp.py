@@ -42,7 +42,8 @@ class _Thread:
 
 
 def _context_params(config: BackendConfig):
-    """One context: unified KV (sequences share n_ctx cells), n_seq_max slots."""
+    """One context, n_seq_max slots; unified KV (sequences share n_ctx cells) or a stream
+    per slot."""
     p = llama_cpp.llama_context_default_params()
     p.n_ctx = config.n_ctx
     p.n_batch = config.n_batch
@@ -50,7 +51,7 @@ def _context_params(config: BackendConfig):
     p.n_seq_max = config.n_seq_max
     threads = config.n_threads or os.cpu_count() or 1
     p.n_threads = p.n_threads_batch = threads
-    p.kv_unified = True
+    p.kv_unified = config.kv_unified
     p.no_perf = True
     if config.flash_attn is None:
         fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO

@@ -79,6 +79,12 @@ class RunOutcome:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def _add_span(thread: Thread) -> None:
+    """Record where the segment in thread.pending lands in its context."""
+    start = len(thread.tokens)
+    thread.generated_spans.append((start, start + len(thread.pending)))
+
+
 class OverBudget(Exception):
     """A policy's thread ran past the token budget where the runtime's count does not show
     it (a server's sampled tokens can re-tokenize shorter): the run ends budget_exhausted."""
@@ -273,6 +279,7 @@ class Scheduler:
                     self.on_segment(thread, "", len(thread.pending), self.tick)
                 self.acc.generated_tokens += len(thread.pending)
                 thread.generated_tokens += len(thread.pending)
+                _add_span(thread)
                 thread.tokens.extend(thread.pending)
                 self.live_kv += len(thread.pending)
                 thread.pending = []
@@ -289,6 +296,7 @@ class Scheduler:
             self.on_segment(thread, text, len(thread.pending), self.tick)
         thread.generated_tokens += len(thread.pending)
         self.acc.generated_tokens += len(thread.pending)
+        _add_span(thread)
         thread.tokens.extend(thread.pending)
         self.live_kv += len(thread.pending)
         self._touched[thread.id] = thread

@@ -69,6 +69,8 @@ class Thread:
     copied_tokens: int = 0
     inserted_tokens: int = 0
     generated_tokens: int = 0
+    # [start, end) context positions of the thread's own segments (training loss masks)
+    generated_spans: list[tuple[int, int]] = field(default_factory=list)
     segments: int = 0
     started_at: int = 0  # tick
     ended_at: int | None = None  # tick

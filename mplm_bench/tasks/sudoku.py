@@ -52,25 +52,40 @@ def fork_join_prompt(puzzle: grid.Puzzle) -> str:
             + f"@answer <{_grid_form(puzzle.size)}>\n")
 
 
+def unit_givens(puzzle: grid.Puzzle, index: int) -> dict[str, list[int]]:
+    """The given digits of each unit of a blank cell (its peers' givens, by unit)."""
+    n, cells = puzzle.size, puzzle.cells
+    members = dict(grid.units(n))
+    return {unit: sorted(cells[i] for i in members[unit] if cells[i])
+            for unit in grid.cell_units(n, index)}
+
+
+def blank_peers(puzzle: grid.Puzzle, index: int) -> list[str]:
+    n = puzzle.size
+    return [grid.cell_name(n, i) for i in sorted(grid.peers(n, index)) if not puzzle.cells[i]]
+
+
 def cell_prompt(puzzle: grid.Puzzle, index: int) -> str:
     n = puzzle.size
     name = grid.cell_name(n, index)
     row, col, box = grid.cell_units(n, index)
-    givens = " ".join(f"{grid.cell_name(n, i)}={puzzle.cells[i]}"
-                      for i in grid.peers(n, index) if puzzle.cells[i])
+    givens = "; ".join(f"{unit} has {' '.join(map(str, digits)) or 'none'}"
+                       for unit, digits in unit_givens(puzzle, index).items())
     return (f"Sudoku {n}x{n}, boxes {'x'.join(map(str, grid.box_shape(n)))}. "
             f"You are cell {name} in {row}, {col}, {box}.\n"
-            f"Givens among your peers: {givens or 'none'}\nOther peers are blank.\n"
-            "Tell each unit-digit thread <unit>#<d> still waiting on a digit d you rule out: "
-            f"@send {row}#d,{col}#d {name}!d. Then @recv. A peer's X=v rules v out. "
-            f"When one digit v is left, or a unit thread says {name}=v: "
-            f"@send <blank peers and waiting unit threads> {name}=v, then @answer v.\n")
+            f"Givens: {givens}.\n"
+            f"Blank peers: {' '.join(blank_peers(puzzle, index)) or 'none'}\n"
+            "Write your candidates, left <digits>, and the digits to tell, out <digits>: "
+            f"@send {row}#d,{col}#d,{box}#d {name}!d for each (only units without d). "
+            f"Then @recv. A peer's X=v rules v out; a unit thread's {name}=v leaves only v. "
+            f"When out is told and only v is left: @send <blank peers>,{row}#v,{col}#v,{box}#v "
+            f"{name}=v, then @answer v.\n")
 
 
 def unit_digit_prompt(n: int, unit: str, digit: int, open_cells: list[str]) -> str:
     return (f"Sudoku {n}x{n}. You are {unit}#{digit}: where digit {digit} goes in unit {unit}.\n"
             f"Open cells: {' '.join(open_cells)}\n"
-            f"Drop a cell that says X!{digit} or X=v (v not {digit}); @exit on X={digit}. "
+            f"@exit on X={digit}. On X!{digit} or X=v write the cells still open: open <cells>. "
             f"When one open cell X is left: @send X X={digit}, then @exit. Otherwise @recv.\n")
 
 
@@ -130,8 +145,9 @@ class SudokuTask:
 
         def programs() -> dict:
             found = {grid.cell_name(n, i): oracle.CellProgram(
-                n, i, {p: cells[p] for p in grid.peers(n, i) if cells[p]}) for i in blanks}
-            found.update({f"{u}#{d}": oracle.UnitDigitProgram(d, set(o)) for u, d, o in unit_threads})
+                n, grid.cell_name(n, i), unit_givens(puzzle, i), blank_peers(puzzle, i))
+                for i in blanks}
+            found.update({f"{u}#{d}": oracle.UnitDigitProgram(d, list(o)) for u, d, o in unit_threads})
             return found
 
         names = [grid.cell_name(n, i) for i in blanks]

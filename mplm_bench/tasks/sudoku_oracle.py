@@ -113,114 +113,98 @@ def _index(n: int, name: str) -> int:
 
 
 # ---- message passing ----------------------------------------------------------------------
+def digit_list(digits) -> str:
+    return " ".join(map(str, sorted(digits)))
+
+
 @dataclass
 class CellProgram(NoFork):
-    """One blank cell. It knows its peers' givens, tells unit-digit threads what it rules
-    out, and announces its value to its blank peers once one candidate is left."""
+    """One blank cell. Each step is local to its last lines: a `left` line (candidates) and
+    an `out` line (rule-outs not yet told) whenever news change them; then it tells the
+    next digit of `out` to its units' digit threads, and once `out` is told and one digit
+    is left, announces it to every blank peer and that digit's unit threads."""
 
     n: int
-    index: int
-    peer_givens: dict[int, int]  # peer index -> given digit
-    name: str = ""
-    my_units: tuple[str, str, str] = ("", "", "")
-    placed: dict[str, set[int]] = field(default_factory=dict)  # unit -> digits known placed
-    told: dict[str, set[int]] = field(default_factory=dict)  # unit -> digits ruled out to it
-    blank_peers: set[str] = field(default_factory=set)
-    candidates: set[int] = field(default_factory=set)
-    outbox: list[int] = field(default_factory=list)  # digits ruled out, not yet told
-    value: int | None = None
+    name: str
+    givens: dict[str, list[int]]  # unit -> given digits (row, column, box)
+    blank_peers: list[str]  # in grid order
+    left: list[int] = field(default_factory=list)
+    out: list[int] = field(default_factory=list)  # ruled out, not yet told
+    started: bool = False
     announced: bool = False
 
-    def __post_init__(self) -> None:
-        n = self.n
-        self.name = grid.cell_name(n, self.index)
-        self.my_units = grid.cell_units(n, self.index)
-        unit_members = dict(grid.units(n))
-        for unit in self.my_units:
-            members = unit_members[unit]
-            self.placed[unit] = {self.peer_givens[i] for i in members if i in self.peer_givens}
-            self.told[unit] = set()
-        self.blank_peers = {grid.cell_name(n, i) for i in grid.peers(n, self.index)
-                            if i not in self.peer_givens}
-        self.candidates = set(range(1, n + 1)) - set(self.peer_givens.values())
-        for digit in sorted(set(range(1, n + 1)) - self.candidates):
-            self._rule_out(digit)
-        self._settle()
+    def _state(self) -> str:
+        return f"left {digit_list(self.left)}\nout {digit_list(self.out)}\n"
 
-    def _waiting_units(self, digit: int) -> list[str]:
-        return [u for u in self.my_units if digit not in self.placed[u] and digit not in self.told[u]]
+    def _hear(self, news: list[Message]) -> bool:
+        """Apply news; True when the candidates changed."""
+        left = set(self.left)
+        for message in news:
+            for cell, sign, digit in parse_facts(message.payload):
+                if sign != "=":
+                    continue
+                if cell == self.name:
+                    left &= {digit}  # a unit-digit thread names this cell's digit
+                elif cell in self.blank_peers:
+                    left.discard(digit)
+        removed = set(self.left) - left
+        self.left, self.out = sorted(left), sorted(set(self.out) | removed)
+        return bool(removed)
 
-    def _rule_out(self, digit: int) -> None:
-        self.candidates.discard(digit)
-        self.outbox.append(digit)
-
-    def _send_rule_out(self) -> str | None:
-        """The next queued rule-out to the unit-digit threads still waiting on it."""
-        while self.outbox:
-            digit = self.outbox.pop(0)
-            units = self._waiting_units(digit)
-            if units:
-                for unit in units:
-                    self.told[unit].add(digit)
-                return act("send", f"{self.name}!{digit}", tuple(f"{u}#{digit}" for u in units))
-        return None
-
-    def _settle(self) -> None:
-        if self.value is None and len(self.candidates) == 1:
-            self.value = next(iter(self.candidates))
-
-    def _hear(self, message: Message) -> None:
-        for cell, sign, digit in parse_facts(message.payload):
-            if cell == self.name and sign == "=":
-                self.value = digit  # a unit-digit thread names this cell as its digit's place
-            elif cell in self.blank_peers and sign == "=":
-                self.blank_peers.discard(cell)
-                for unit in grid.cell_units(self.n, _index(self.n, cell)):
-                    if unit in self.placed:
-                        self.placed[unit].add(digit)
-                if digit in self.candidates and self.value is None:
-                    self._rule_out(digit)
-        self._settle()
+    def _tell(self) -> str:
+        digit = self.out.pop(0)
+        units = tuple(f"{u}#{digit}" for u, given in self.givens.items() if digit not in given)
+        return act("send", f"{self.name}!{digit}", units)
 
     def _announce(self) -> str:
-        """Tell blank peers the value, and every unit-digit thread still counting on this cell."""
         self.announced = True
-        self.outbox = []  # the announcement tells every unit thread not yet told
-        units = [f"{u}#{d}" for d in range(1, self.n + 1) for u in self._waiting_units(d)]
-        targets = tuple(sorted(self.blank_peers)) + tuple(units)
-        if not targets:
-            return act("answer", str(self.value))
-        return act("send", f"{self.name}={self.value}", targets)
+        value = self.left[0]
+        targets = tuple(self.blank_peers) + tuple(f"{u}#{value}" for u in self.givens)
+        return act("send", f"{self.name}={value}", targets)
 
     def next_segment(self, news: list[Message]) -> str:
-        for message in news:
-            self._hear(message)
         if self.announced:
-            return act("answer", str(self.value))
-        if self.value is not None:
-            return self._announce()
-        return self._send_rule_out() or act("recv")
+            return act("answer", str(self.left[0]))
+        state = ""
+        if not self.started:
+            self.started = True
+            ruled = set().union(*map(set, self.givens.values()))
+            self.left = sorted(set(range(1, self.n + 1)) - ruled)
+            # a digit given in all three units has no digit thread left to tell
+            self.out = sorted(d for d in ruled if any(d not in g for g in self.givens.values()))
+            state = self._state()
+        elif self._hear(news):
+            state = self._state()
+        if self.out:
+            return state + self._tell()
+        if len(self.left) == 1:
+            return state + self._announce()
+        return state + act("recv")
 
 
 @dataclass
 class UnitDigitProgram(NoFork):
-    """Digit `digit` in one unit: tracks which open cells can still take it."""
+    """Digit `digit` in one unit: tracks which open cells can still take it, and writes
+    them as an `open` line whenever news shrink them."""
 
     digit: int
-    open_cells: set[str]
+    open_cells: list[str]  # in grid order
     told: bool = False
 
     def next_segment(self, news: list[Message]) -> str:
-        for message in news:
-            for cell, sign, value in parse_facts(message.payload):
-                if sign == "=" and value == self.digit:
-                    return act("exit")  # the digit is placed in this unit
-                if sign == "=" or value == self.digit:  # holds another digit, or rules this out
-                    self.open_cells.discard(cell)
         if self.told:
             return act("exit")
+        state = ""
+        if news:
+            for message in news:
+                for cell, sign, value in parse_facts(message.payload):
+                    if sign == "=" and value == self.digit:
+                        return act("exit")  # the digit is placed in this unit
+                    if cell in self.open_cells:  # holds another digit, or rules this one out
+                        self.open_cells.remove(cell)
+            state = f"open {' '.join(self.open_cells)}\n"
         if len(self.open_cells) == 1:
-            cell = next(iter(self.open_cells))
+            cell = self.open_cells[0]
             self.told = True
-            return act("send", f"{cell}={self.digit}", (cell,))
-        return act("recv")
+            return state + act("send", f"{cell}={self.digit}", (cell,))
+        return state + act("recv")

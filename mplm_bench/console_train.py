@@ -1,0 +1,84 @@
+"""What `train` and `eval-steps` show: a Rich progress bar (loss, step time, held-out step
+accuracy) and a table of step accuracy per paradigm and size."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mplm_bench.console import stdout
+from mplm_bench.tasks.base import TaskInputError
+from mplm_bench.tasks.sudoku_grid import SIZES
+
+
+def _require_torch() -> None:
+    try:
+        import gguf  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        raise TaskInputError("training needs the train extra: pip install -e '.[train]'") from None
+
+
+def parse_sizes(text: str) -> list[int]:
+    from mplm_bench.scaling import parse_sizes as parse
+
+    return parse(text, SIZES, least=1)
+
+
+def train_and_show(options) -> None:
+    _require_torch()
+    from mplm_bench.train.pipeline import train_sudoku
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.4f}  {task.fields[step_s]:.2f} s/step  "
+                          "held-out steps {task.fields[accuracy]}"), TimeElapsedColumn())
+    with Progress(*columns, console=stdout) as progress:
+        bar = progress.add_task("preparing", total=options.steps, loss=0.0, step_s=0.0,
+                                accuracy="-")
+
+        mean = []  # the loss averaged over recent steps: one batch holds one length bucket
+
+        def on_step(report) -> None:
+            mean[:] = [report.loss if not mean else 0.98 * mean[0] + 0.02 * report.loss]
+            fields = dict(completed=report.step, loss=mean[0], step_s=report.seconds)
+            if report.accuracy:
+                fields["accuracy"] = " ".join(f"{p}{n} {a:.1%}" for (p, n), a in
+                                              sorted(report.accuracy.items()))
+                progress.console.print(f"step {report.step}: loss {mean[0]:.4f} (mean), "
+                                       f"held-out steps {fields['accuracy']}", markup=False)
+            progress.update(bar, description="training", **fields)
+
+        summary = train_sudoku(options, on_step,
+                               lambda phase: progress.update(bar, description=phase))
+    if summary is None:
+        stdout.print(f"stopped at the time limit; checkpoint {options.checkpoint} "
+                     "(rerun with --resume to continue)")
+        return
+    show_step_accuracy(summary["heldout_step_accuracy"], f"held-out step accuracy, {options.out}")
+    stdout.print(f"wrote {options.out} ({options.out.stat().st_size / 1e6:.1f} MB) and "
+                 f"{options.out.with_suffix('.json')}")
+
+
+def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int) -> None:
+    _require_torch()
+    from mplm_bench.models import resolve_model
+    from mplm_bench.paradigms import parse_paradigms
+    from mplm_bench.train.pipeline import eval_steps
+
+    path = resolve_model(str(model))
+    try:
+        names = [p.name for p in parse_paradigms(paradigms)]
+    except ValueError as error:
+        raise TaskInputError(str(error)) from None
+    table = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len)
+    show_step_accuracy(table, f"teacher-forced step accuracy, {path.name}")
+
+
+def show_step_accuracy(table: dict[str, dict], title: str) -> None:
+    view = Table(title=title)
+    for column in ("paradigm size", "steps", "right", "accuracy"):
+        view.add_column(column, justify="left" if column == "paradigm size" else "right")
+    for key, row in table.items():
+        view.add_row(key, str(row["steps"]), str(row["right"]), f"{row['accuracy']:.4%}")
+    stdout.print(view)

@@ -1,0 +1,169 @@
+"""The training loop: length-bucketed batches of transcripts, AdamW with warm-up and cosine
+decay, loss on generated tokens only, held-out step accuracy now and then, checkpoints that
+resume to the same result as an unbroken run."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from mplm_bench.train.data import Transcript
+from mplm_bench.train.model import ModelConfig, TinyLlama
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000
+    lr: float = 3e-3
+    warmup: int = 100  # steps
+    weight_decay: float = 0.01
+    batch_tokens: int = 12288  # padded tokens per batch
+    seed: int = 0
+    eval_every: int = 200  # steps
+    checkpoint_every: int = 100  # steps
+
+
+@dataclass
+class StepReport:
+    step: int
+    loss: float
+    seconds: float  # wall time of this step
+    accuracy: dict[tuple[str, int], float] = field(default_factory=dict)  # held-out, when measured
+
+
+def make_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
+    """Indices grouped by similar length so padding stays small; each batch holds at most
+    batch_tokens tokens counted at its longest member."""
+    order = np.argsort(lengths, kind="stable")
+    batches, current = [], []
+    for index in order:
+        if current and (len(current) + 1) * lengths[index] > batch_tokens:
+            batches.append(np.array(current))
+            current = []
+        current.append(index)
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def collate(items: Sequence[Transcript]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """inputs [B, T-1], targets [B, T-1], loss weights [B, T-1] (0 on padding)."""
+    length = max(len(item.tokens) for item in items)
+    tokens = np.zeros((len(items), length), dtype=np.int64)
+    mask = np.zeros((len(items), length), dtype=bool)
+    for row, item in enumerate(items):
+        tokens[row, :len(item.tokens)] = item.tokens
+        mask[row, :len(item.mask)] = item.mask
+    tokens_t = torch.from_numpy(tokens)
+    return tokens_t[:, :-1], tokens_t[:, 1:], torch.from_numpy(mask[:, 1:])
+
+
+def masked_loss(model: TinyLlama, items: Sequence[Transcript]) -> torch.Tensor:
+    inputs, targets, weights = collate(items)
+    logits = model(inputs)
+    losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+    weights = weights.flatten().float()
+    return (losses * weights).sum() / weights.sum().clamp(min=1)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
+
+
+@torch.no_grad()
+def step_accuracy(model: TinyLlama, items: Sequence[Transcript],
+                  batch_tokens: int = 16384) -> dict[tuple[str, int], tuple[int, int]]:
+    """Teacher-forced: a step (segment) is right when every token of it is the argmax.
+    Returns (paradigm, size) -> (right steps, steps)."""
+    model.eval()
+    counts: dict[tuple[str, int], list[int]] = {}
+    lengths = [len(item.tokens) for item in items]
+    for batch in make_batches(lengths, batch_tokens):
+        group = [items[i] for i in batch]
+        inputs, targets, weights = collate(group)
+        hits = (model(inputs).argmax(-1) == targets).numpy()
+        for row, item in enumerate(group):
+            key = counts.setdefault((item.paradigm, item.size), [0, 0])
+            for start, end in _spans(item.mask):
+                key[0] += bool(hits[row, start - 1:end - 1].all())
+                key[1] += 1
+    model.train()
+    return {key: (right, total) for key, (right, total) in counts.items()}
+
+
+def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+class Trainer:
+    def __init__(self, model_config: ModelConfig, config: TrainConfig,
+                 train: Sequence[Transcript], heldout: Sequence[Transcript]):
+        self.config, self.train_set, self.heldout = config, train, heldout
+        torch.manual_seed(config.seed)
+        self.model = TinyLlama(model_config)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                           betas=(0.9, 0.98), weight_decay=config.weight_decay)
+        self.rng = np.random.default_rng(config.seed)
+        self.batches = make_batches([len(t.tokens) for t in train], config.batch_tokens)
+        self.queue: list[int] = []  # batch indices left in this epoch
+        self.step = 0
+        self.seconds = 0.0  # training wall time so far, resumed runs included
+
+    def _next_batch(self) -> list[Transcript]:
+        if not self.queue:
+            self.queue = self.rng.permutation(len(self.batches)).tolist()
+        return [self.train_set[i] for i in self.batches[self.queue.pop()]]
+
+    def train_step(self) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.step)
+        loss = masked_loss(self.model, self._next_batch())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.step += 1
+        return loss.item()
+
+    def run(self, on_step: Callable[[StepReport], None], deadline: float | None = None,
+            checkpoint: Path | None = None) -> bool:
+        """Train to config.steps (or the deadline, in time.monotonic seconds); True when done."""
+        while self.step < self.config.steps:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            start = time.monotonic()
+            report = StepReport(self.step + 1, self.train_step(), 0.0)
+            report.seconds = time.monotonic() - start
+            if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
+                report.accuracy = {k: r / max(1, t) for k, (r, t) in
+                                   step_accuracy(self.model, self.heldout).items()}
+            self.seconds += time.monotonic() - start
+            if checkpoint is not None and self.step % self.config.checkpoint_every == 0:
+                self.save(checkpoint)
+            on_step(report)
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return self.step >= self.config.steps
+
+    def save(self, path: Path) -> None:
+        torch.save({"step": self.step, "seconds": self.seconds, "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "queue": self.queue,
+                    "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "config": asdict(self.config)}, path)
+
+    def load(self, path: Path) -> None:
+        state = torch.load(path, weights_only=False)
+        self.step, self.queue, self.seconds = state["step"], state["queue"], state["seconds"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])

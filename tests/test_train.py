@@ -1,0 +1,110 @@
+"""Training a tiny protocol model: vocabulary, loss masks, GGUF export, and llama.cpp's
+greedy text equal to PyTorch's. Skipped only where the train extra (torch) is missing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the train extra is not installed: pip install -e '.[train]'")
+
+from mplm_bench.backends.base import BackendConfig, SamplingConfig  # noqa: E402
+from mplm_bench.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from mplm_bench.backends.llamacpp_load import load_tokenizer  # noqa: E402
+from mplm_bench.runtime import protocol  # noqa: E402
+from mplm_bench.train.data import oracle_threads, sudoku_transcripts, transcript  # noqa: E402
+from mplm_bench.train.export import write_gguf  # noqa: E402
+from mplm_bench.train.gguf_import import read_gguf  # noqa: E402
+from mplm_bench.train.model import ModelConfig, TinyLlama  # noqa: E402
+from mplm_bench.train.pipeline import sudoku_vocabulary  # noqa: E402
+from mplm_bench.train.trainer import TrainConfig, Trainer, step_accuracy  # noqa: E402
+from mplm_bench.train.vocab import SPACE, protocol_pieces  # noqa: E402
+
+TINY = dict(d_model=64, layers=2, heads=4)
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return sudoku_vocabulary()
+
+
+@pytest.fixture(scope="module")
+def vocab_file(vocab, tmp_path_factory):
+    path = tmp_path_factory.mktemp("vocab") / "vocab.gguf"
+    torch.manual_seed(0)
+    write_gguf(TinyLlama(ModelConfig(len(vocab), **TINY)), vocab, path, "vocab")
+    return path
+
+
+def test_every_piece_is_one_token_in_llama_cpp(vocab, vocab_file):
+    tokenizer = load_tokenizer(str(vocab_file))
+    ids = {token: i for i, token in enumerate(vocab.tokens)}
+    for piece in protocol_pieces():
+        assert tokenizer.encode(piece.replace(SPACE, " ")) == [ids[piece]], piece
+    text = "@send r12#5,c3#5,b11#5 r12c3!5\n<< r1c4: r1c4=4\n"
+    pieces = [vocab.tokens[t] for t in tokenizer.encode(text)]
+    assert pieces == ["@send", "▁r12", "#", "5", ",", "c3", "#", "5", ",", "b11", "#", "5",
+                      "▁r12", "c3", "!", "5", "<0x0A>", "<<", "▁r1", "c4", ":", "▁r1", "c4",
+                      "=", "4", "<0x0A>"]
+    assert tokenizer.decode(tokenizer.encode("é ü\n")) == "é ü\n"  # byte fallback
+
+
+def test_the_loss_mask_covers_exactly_what_each_thread_wrote(vocab_file):
+    tokenizer = load_tokenizer(str(vocab_file))
+    for paradigm in ("mplm", "fj"):
+        threads = oracle_threads(tokenizer, 4, paradigm, seed=1)
+        for thread in threads:
+            item = transcript(thread, paradigm, 4)
+            assert int(item.mask.sum()) == thread.generated_tokens
+            # a step is a run of generated tokens: back-to-back segments make one run
+            assert 1 <= item.steps <= len(thread.generated_spans)
+            assert len(thread.generated_spans) >= thread.segments
+            text = tokenizer.decode(item.tokens[item.mask].tolist())
+            assert text.count("\n") >= item.steps and protocol.ACTION_MARK in text
+            prompt_end = thread.prompt_tokens + thread.copied_tokens
+            assert not item.mask[:prompt_end].any()  # prompt and copied context: no loss
+
+
+def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab, vocab_file,
+                                                                         tmp_path):
+    tokenizer = load_tokenizer(str(vocab_file))
+    train = list(sudoku_transcripts(tokenizer, [4], ["mplm"], range(1, 4), 512))
+    heldout = list(sudoku_transcripts(tokenizer, [4], ["mplm"], [50], 512))
+    trainer = Trainer(ModelConfig(len(vocab), context=512, **TINY),
+                      TrainConfig(steps=30, warmup=5, batch_tokens=4096, eval_every=30), train,
+                      heldout[:8])
+    losses = []
+    assert trainer.run(lambda report: losses.append(report.loss))
+    assert len(losses) == 30 and losses[-1] < losses[0] / 2
+    path = tmp_path / "tiny.gguf"
+    write_gguf(trainer.model, vocab, path, "tiny", float16=False)
+    model = read_gguf(path)  # the file holds the trained weights
+    for mine, theirs in zip(trainer.model.parameters(), model.parameters()):
+        assert torch.equal(mine, theirs)
+    with LlamaCppBackend(BackendConfig(str(path), n_ctx=4096, n_seq_max=4, n_threads=2,
+                                       exact=True), SamplingConfig()) as backend:
+        for item in heldout[:6]:
+            start = int(np.flatnonzero(item.mask)[0])  # the thread's first segment
+            prompt = item.tokens[:start].tolist()
+            want = model.greedy(prompt, 16)
+            got = [backend.step({0: prompt})[0]]
+            while len(got) < 16:
+                got.append(backend.step({0: [got[-1]]})[0])
+            backend.release(0)
+            assert got == want
+    right, total = step_accuracy(model, heldout)[("mplm", 4)]
+    assert total == sum(item.steps for item in heldout) and 0 <= right <= total
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "sudoku", "--sizes", "10", "--out", "x.gguf"], "must be one of 4, 9, 16, 25"),
+    (["train", "sudoku", "--paradigms", "bogus", "--out", "x.gguf"], "unknown paradigm 'bogus'"),
+    (["eval-steps", "/nonexistent/model.gguf"], "model file not found"),
+])
+def test_bad_training_input_is_one_line_and_exit_2(args, words):
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and words in result.output
+    assert "Traceback" not in result.output
