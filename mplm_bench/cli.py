@@ -81,12 +81,19 @@ def run_longqa(
 def _run_longqa(length, kind, hops, chunks, path, options: RunOptions) -> None:
     from mplm_bench.backends.llamacpp_load import load_tokenizer
     from mplm_bench.models import resolve_model
+    from mplm_bench.tasks.base import TaskInputError
     from mplm_bench.tasks.longqa import LongQATask
 
     config = options.config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
                                                "instances_file": path and str(path)},
                             tolerant_default=True)  # prompted models: read actions loosely
-    task = LongQATask(load_tokenizer(str(resolve_model(config.model))), config.budgets.window,
+    tokenizer_model = config.model
+    if config.server.uses_server:  # lengths and chunks are counted in the served model's tokens
+        if not config.server.tokenizer:
+            raise TaskInputError("run longqa --backend openai needs --tokenizer (a local GGUF of "
+                                 "the served model): document lengths are counted in its tokens")
+        tokenizer_model = config.server.tokenizer
+    task = LongQATask(load_tokenizer(str(resolve_model(tokenizer_model))), config.budgets.window,
                       kind, hops, chunks, path)
     config.task_options["chat_format"] = task.chat.source  # gguf template or plain
     console.run_and_show(task, lambda t: t.instances(length, config.instances, config.seed), config)

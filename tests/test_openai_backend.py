@@ -243,3 +243,9 @@ def test_a_segment_cut_at_its_share_is_continued_to_the_same_text():
     assert outcome.accounting.generated_tokens == 56
     continued = [b for b in bodies if b["prompt"].startswith("Pa\n")]
     assert len(continued) == 4 and continued[-1]["max_tokens"] == 5
+
+
+def test_longqa_through_a_server_needs_a_local_tokenizer(tmp_path):
+    result = CliRunner().invoke(app, ["run", "longqa", "--length", "1000", "--backend", "openai",
+                                      "--base-url", "http://127.0.0.1:1", "--out", str(tmp_path)])
+    one_line_error(result, "needs --tokenizer")
