@@ -8,7 +8,8 @@ from mplm_bench.backends.base import BackendConfig, SamplingConfig
 from mplm_bench.models import resolve_model
 from mplm_bench.paradigms import COT
 from mplm_bench.policies.model import ModelPolicy
-from mplm_bench.runtime.scheduler import Budgets, Scheduler
+from mplm_bench.runtime.records import Budgets
+from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus, ThreadSpec
 
 # Greedy SmolLM2 keeps counting here without writing an action line, so every thread

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from mplm_bench.runtime.scheduler import RunOutcome
+from mplm_bench.runtime.records import RunOutcome
 from mplm_bench.runtime.thread import RunStatus
 
 # 2: rows may carry task-specific metrics as extra columns (task_metrics, flattened)

@@ -16,7 +16,8 @@ from mplm_bench.policies.server import ServerPolicy, ServerSession
 from mplm_bench.results import (RowWriter, prepare_dir, read_rows, truncate_torn_tail,
                                 write_run_record, write_trace)
 from mplm_bench.runtime import protocol
-from mplm_bench.runtime.scheduler import Budgets, Policy, Scheduler
+from mplm_bench.runtime.records import Budgets, Policy
+from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import ThreadSpec
 from mplm_bench.runtime.trace import Trace
 from mplm_bench.tasks.base import Instance, Task

@@ -9,7 +9,8 @@ from mplm_bench.cli import app
 from mplm_bench.paradigms import COT
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.runtime import protocol
-from mplm_bench.runtime.scheduler import Budgets, Scheduler
+from mplm_bench.runtime.records import Budgets
+from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus, ThreadSpec
 
 

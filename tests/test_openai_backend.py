@@ -19,7 +19,8 @@ from mplm_bench.cli import app
 from mplm_bench.paradigms import COT
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.server import ServerSession, ServerUsage
-from mplm_bench.runtime.scheduler import Budgets, Scheduler
+from mplm_bench.runtime.records import Budgets
+from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus
 from mplm_bench.tasks.sudoku import SudokuTask
 

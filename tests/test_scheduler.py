@@ -1,7 +1,8 @@
 """Runtime semantics with a scripted policy and a character tokenizer (1 char = 1 token)."""
 from mplm_bench.paradigms import FORK_JOIN, MPLM
 from mplm_bench.policies.scripted import ScriptedProgram, scripted_policy
-from mplm_bench.runtime.scheduler import Budgets, Scheduler
+from mplm_bench.runtime.records import Budgets
+from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus, ThreadSpec
 
 

@@ -18,7 +18,7 @@ from mplm_bench.backends.openai_client import (Completion, OpenAIClient, ServerO
                                                ServerTokenizer, check_model)
 from mplm_bench.policies.pacing import SegmentPacer
 from mplm_bench.runtime import protocol
-from mplm_bench.runtime.scheduler import Budgets, OverBudget
+from mplm_bench.runtime.records import Budgets, OverBudget
 from mplm_bench.runtime.thread import Thread
 
 COUNTED = ("prompt_tokens", "completion_tokens", "cached_tokens")

@@ -6,7 +6,7 @@ from typing import Callable, Optional, Protocol, Sequence
 
 from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.oracle import ThreadProgram
-from mplm_bench.runtime.scheduler import RunOutcome, SegmentHook
+from mplm_bench.runtime.records import RunOutcome, SegmentHook
 from mplm_bench.runtime.thread import ThreadSpec
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, Paradigm
-from mplm_bench.runtime.scheduler import RunOutcome
+from mplm_bench.runtime.records import RunOutcome
 from mplm_bench.runtime.thread import ThreadSpec
 from mplm_bench.tasks import sat_generate
 from mplm_bench.tasks import sat_oracle as oracle
