@@ -89,38 +89,39 @@ class Dpll:
             falsified = -self.trail[self.head]
             self.head += 1
             for index in self.occurs.get(falsified, ()):
-                open_literals = []
-                for literal in self.clauses[index]:
-                    truth = self._truth(literal)
-                    if truth > 0:
-                        break
-                    if truth == 0:
-                        open_literals.append(literal)
-                else:
-                    if not open_literals:
-                        return index
-                    if len(open_literals) == 1:
-                        self._assign(open_literals[0])
-                        lines.append(f"{literal_text(open_literals[0])} by c{index + 1}")
+                open_literals = self._open_literals(self.clauses[index])
+                if open_literals is None:
+                    continue
+                if not open_literals:
+                    return index
+                if len(open_literals) == 1:
+                    self._assign(open_literals[0])
+                    lines.append(f"{literal_text(open_literals[0])} by c{index + 1}")
         return None
+
+    def _open_literals(self, clause) -> list[int] | None:
+        """The clause's unassigned literals, or None when one of its literals is true."""
+        open_literals = []
+        for literal in clause:
+            truth = self._truth(literal)
+            if truth > 0:
+                return None
+            if truth == 0:
+                open_literals.append(literal)
+        return open_literals
 
     def _branch_literal(self) -> int | None:
         """Most occurrences in the shortest unsatisfied clauses; None when all are satisfied."""
         shortest, counts = None, {}
         for clause in self.clauses:
-            open_literals = []
-            for literal in clause:
-                truth = self._truth(literal)
-                if truth > 0:
-                    break
-                if truth == 0:
-                    open_literals.append(literal)
-            else:
-                if shortest is None or len(open_literals) < shortest:
-                    shortest, counts = len(open_literals), {}
-                if len(open_literals) == shortest:
-                    for literal in open_literals:
-                        counts[literal] = counts.get(literal, 0) + 1
+            open_literals = self._open_literals(clause)
+            if open_literals is None:
+                continue
+            if shortest is None or len(open_literals) < shortest:
+                shortest, counts = len(open_literals), {}
+            if len(open_literals) == shortest:
+                for literal in open_literals:
+                    counts[literal] = counts.get(literal, 0) + 1
         if shortest is None:
             return None
         variable = min({abs(lit) for lit in counts},
