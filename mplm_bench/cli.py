@@ -233,18 +233,11 @@ def train_sudoku(
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
     from mplm_bench.console_train import parse_sizes, train_and_show
-    from mplm_bench.paradigms import parse_paradigms
-    from mplm_bench.tasks.base import TaskInputError
     from mplm_bench.train.pipeline import TrainOptions
 
-    def go() -> None:
-        try:
-            names = [p.name for p in parse_paradigms(paradigms)]
-        except ValueError as error:
-            raise TaskInputError(str(error)) from None
-        train_and_show(TrainOptions(parse_sizes(sizes), names, out, steps, d_model, layers,
-                                    heads, seed, max_len, time_limit, resume, batch_tokens))
-    console.guarded(go)
+    console.guarded(lambda: train_and_show(TrainOptions(
+        parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
+        d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens)))
 
 
 @app.command("eval-steps")

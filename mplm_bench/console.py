@@ -70,13 +70,18 @@ def _progress() -> Progress:
                     console=stderr, transient=False)
 
 
+def user_paradigms(text: str):
+    """parse_paradigms for a command's --paradigms: an unknown name is one error line."""
+    try:
+        return parse_paradigms(text)
+    except ValueError as error:
+        raise TaskInputError(str(error)) from None
+
+
 def run_and_show(task, make_instances: Callable, config) -> None:
     from mplm_bench.runner import POLICIES, prepare_run, run_benchmark
 
-    try:
-        paradigms = parse_paradigms(",".join(config.paradigms))
-    except ValueError as error:
-        raise TaskInputError(str(error)) from None
+    paradigms = user_paradigms(",".join(config.paradigms))
     if config.instances < 1:  # checked here, not by typer, to keep the error one line
         raise TaskInputError(f"--instances must be at least 1, got {config.instances}")
     if config.policy not in POLICIES:

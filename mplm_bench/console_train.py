@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mplm_bench.console import stdout
+from mplm_bench.console import stdout, user_paradigms
 from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.tasks.sudoku_grid import SIZES
 
@@ -63,14 +63,10 @@ def train_and_show(options) -> None:
 def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int) -> None:
     _require_torch()
     from mplm_bench.models import resolve_model
-    from mplm_bench.paradigms import parse_paradigms
     from mplm_bench.train.pipeline import eval_steps
 
     path = resolve_model(str(model))
-    try:
-        names = [p.name for p in parse_paradigms(paradigms)]
-    except ValueError as error:
-        raise TaskInputError(str(error)) from None
+    names = [p.name for p in user_paradigms(paradigms)]
     table = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len)
     show_step_accuracy(table, f"teacher-forced step accuracy, {path.name}")
 
