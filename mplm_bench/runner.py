@@ -20,7 +20,7 @@ from mplm_bench.runtime.records import Budgets, Policy
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import ThreadSpec
 from mplm_bench.runtime.trace import Trace
-from mplm_bench.tasks.base import Instance, Task
+from mplm_bench.tasks.base import Instance, RunSetup, Task
 
 POLICIES = ("model", "oracle")
 # A real model decodes 20-100 tokens/s on 2 CPU cores: its defaults keep a run to a minute
@@ -115,16 +115,23 @@ class _PolicyFactory:
             self.server.close()
 
 
+def schedule(setup: RunSetup, paradigm: Paradigm, policy: Policy, budgets: Budgets = Budgets(),
+             tolerant: bool = False, on_step: Callable[[int], None] | None = None,
+             trace: Trace | None = None) -> Scheduler:
+    """The scheduler of one run: the task's threads and every hook its setup gives."""
+    return Scheduler(setup.specs, paradigm.verbs, policy, budgets,
+                     answer_complete=lambda answers: setup.answer_from(answers) is not None,
+                     on_step=on_step, trace=trace, on_segment=setup.on_segment,
+                     tolerant=tolerant, expand_task=setup.expand_task)
+
+
 def run_one(task: Task, instance: Instance, paradigm: Paradigm, factory: _PolicyFactory,
             config: RunConfig, on_tokens: Callable[[int], None],
             trace: Trace | None = None) -> ResultRow:
     setup = task.setup(instance, paradigm)
     policy = factory.make(setup.programs, paradigm.verbs, setup.specs)
-    scheduler = Scheduler(setup.specs, paradigm.verbs, policy, config.budgets,
-                          answer_complete=lambda answers: setup.answer_from(answers) is not None,
-                          on_step=on_tokens, trace=trace, on_segment=setup.on_segment,
-                          tolerant=config.tolerant, expand_task=setup.expand_task)
-    outcome = scheduler.run()
+    outcome = schedule(setup, paradigm, policy, config.budgets, config.tolerant,
+                       on_step=on_tokens, trace=trace).run()
     answer = setup.answer_from(outcome.answers)
     correct = answer is not None and outcome.status is None and setup.check(answer)
     status = decide_status(outcome, correct)

@@ -9,7 +9,7 @@ from mplm_bench.cli import app
 from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, PARADIGMS
 from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.policies.scripted import CharTokenizer
-from mplm_bench.runtime.scheduler import Scheduler
+from mplm_bench.runner import schedule
 from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.tasks.longqa import ANSWER_ROOM, LongQATask
 from mplm_bench.tasks.longqa_files import read_records, to_instance
@@ -24,9 +24,7 @@ def count(tokenizer):
 
 def run(task, instance, paradigm, tokenizer):
     setup = task.setup(instance, paradigm)
-    outcome = Scheduler(setup.specs, paradigm.verbs, OraclePolicy(tokenizer, setup.programs()),
-                        answer_complete=lambda a: setup.answer_from(a) is not None,
-                        expand_task=setup.expand_task).run()
+    outcome = schedule(setup, paradigm, OraclePolicy(tokenizer, setup.programs())).run()
     answer = setup.answer_from(outcome.answers)
     return outcome, answer, setup
 

@@ -6,7 +6,7 @@ import pytest
 from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, PARADIGMS
 from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.policies.scripted import CharTokenizer
-from mplm_bench.runtime.scheduler import Scheduler
+from mplm_bench.runner import schedule
 from mplm_bench.tasks import sat_generate
 from mplm_bench.tasks.sat import SatInstance, SatTask, check_answer, split_variables
 from mplm_bench.tasks.sat_cnf import (CnfFormatError, Formula, format_cnf, parse_cnf, read_cnf,
@@ -111,9 +111,7 @@ def test_dpll_agrees_with_pysat():
 
 def run(task, instance, paradigm, tokenizer):
     setup = task.setup(instance, paradigm)
-    outcome = Scheduler(setup.specs, paradigm.verbs, OraclePolicy(tokenizer, setup.programs()),
-                        answer_complete=lambda a: setup.answer_from(a) is not None,
-                        on_segment=setup.on_segment).run()
+    outcome = schedule(setup, paradigm, OraclePolicy(tokenizer, setup.programs())).run()
     answer = setup.answer_from(outcome.answers)
     correct = outcome.status is None and answer is not None and setup.check(answer)
     return outcome, answer, correct, setup.task_metrics(outcome, answer)

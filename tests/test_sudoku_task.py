@@ -6,7 +6,7 @@ import pytest
 from mplm_bench.paradigms import COT, FORK_JOIN, MPLM, PARADIGMS
 from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.policies.scripted import ScriptedProgram
-from mplm_bench.runtime.scheduler import Scheduler
+from mplm_bench.runner import schedule
 from mplm_bench.tasks import sudoku_files
 from mplm_bench.tasks import sudoku_grid as grid
 from mplm_bench.tasks.sudoku import SudokuTask
@@ -17,8 +17,7 @@ TASK = SudokuTask()
 def run(puzzle, paradigm, tokenizer, programs=None):
     setup = TASK.setup(puzzle, paradigm)
     policy = OraclePolicy(tokenizer, programs or setup.programs())
-    outcome = Scheduler(setup.specs, paradigm.verbs, policy,
-                        answer_complete=lambda a: setup.answer_from(a) is not None).run()
+    outcome = schedule(setup, paradigm, policy).run()
     answer = setup.answer_from(outcome.answers)
     return outcome, answer is not None and setup.check(answer)
 
