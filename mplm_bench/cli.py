@@ -230,14 +230,21 @@ def train_sudoku(
                                             "a checkpoint OUT.pt lets --resume continue"),
     resume: bool = typer.Option(False, help="continue from OUT.pt"),
     batch_tokens: int = typer.Option(4096, min=256, help="padded tokens per batch"),
+    puzzles: str = typer.Option("", help="training puzzles per size, e.g. 4:96,9:24 "
+                                         "(default 4:96,9:24,16:4,25:2)"),
+    lr: float = typer.Option(3e-3, min=0.0, help="peak learning rate (AdamW, cosine decay)"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda (bfloat16 on a GPU)"),
+    data: Optional[Path] = typer.Option(None, help="transcripts file (.npz): read if it exists, "
+                                                   "else written, so data is made once"),
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
-    from mplm_bench.console_train import parse_sizes, train_and_show
+    from mplm_bench.console_train import parse_puzzles, parse_sizes, train_and_show
     from mplm_bench.train.pipeline import TrainOptions
 
     console.guarded(lambda: train_and_show(TrainOptions(
         parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
-        d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens)))
+        d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens,
+        parse_puzzles(puzzles), lr, device, data)))
 
 
 @app.command("eval-steps")

@@ -26,6 +26,19 @@ def parse_sizes(text: str) -> list[int]:
     return parse(text, SIZES, least=1)
 
 
+def parse_puzzles(text: str) -> dict[int, int]:
+    """'4:500,9:100' -> {4: 500, 9: 100, 16: 4, 25: 2}."""
+    from mplm_bench.train.pipeline import PUZZLES
+
+    counts = dict(PUZZLES)  # sizes not named keep their default
+    for part in filter(None, text.split(",")):
+        size, _, count = part.partition(":")
+        if not (size.strip().isdigit() and count.strip().isdigit() and int(count) > 0):
+            raise TaskInputError(f"--puzzles: {part!r} is not SIZE:COUNT (e.g. 4:96,9:24)")
+        counts[parse_sizes(size)[0]] = int(count)
+    return counts
+
+
 def train_and_show(options) -> None:
     _require_torch()
     from mplm_bench.train.pipeline import train_sudoku

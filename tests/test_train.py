@@ -11,7 +11,8 @@ from mplm_bench.backends.base import BackendConfig, SamplingConfig  # noqa: E402
 from mplm_bench.backends.llamacpp import LlamaCppBackend  # noqa: E402
 from mplm_bench.backends.llamacpp_load import load_tokenizer  # noqa: E402
 from mplm_bench.runtime import protocol  # noqa: E402
-from mplm_bench.train.data import oracle_threads, sudoku_transcripts, transcript  # noqa: E402
+from mplm_bench.train.data import (load_transcripts, oracle_threads, save_transcripts,  # noqa: E402
+                                 sudoku_transcripts, transcript)
 from mplm_bench.train.export import write_gguf  # noqa: E402
 from mplm_bench.train.gguf_import import read_gguf  # noqa: E402
 from mplm_bench.train.model import ModelConfig, TinyLlama  # noqa: E402
@@ -99,6 +100,9 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
     (["train", "sudoku", "--sizes", "10", "--out", "x.gguf"], "must be one of 4, 9, 16, 25"),
     (["train", "sudoku", "--paradigms", "bogus", "--out", "x.gguf"], "unknown paradigm 'bogus'"),
     (["eval-steps", "/nonexistent/model.gguf"], "model file not found"),
+    (["train", "sudoku", "--puzzles", "4:x", "--out", "x.gguf"], "'4:x' is not SIZE:COUNT"),
+    (["train", "sudoku", "--puzzles", "7:3", "--out", "x.gguf"], "must be one of 4, 9, 16, 25"),
+    (["train", "sudoku", "--device", "tpu", "--out", "x.gguf"], "must be auto, cpu or cuda"),
 ])
 def test_bad_training_input_is_one_line_and_exit_2(args, words):
     from typer.testing import CliRunner
@@ -108,3 +112,32 @@ def test_bad_training_input_is_one_line_and_exit_2(args, words):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and words in result.output
     assert "Traceback" not in result.output
+
+
+def test_transcripts_come_back_from_the_data_file_unchanged(vocab_file, tmp_path):
+    tokenizer = load_tokenizer(str(vocab_file))
+    train = list(sudoku_transcripts(tokenizer, [4], ["mplm", "fj"], range(1, 3), 512))
+    path = tmp_path / "data.npz"
+    save_transcripts(path, {"train": train, "heldout": train[:3]}, {"sizes": [4]})
+    parts, meta = load_transcripts(path)
+    assert meta == {"sizes": [4]} and len(parts["heldout"]) == 3
+    assert len(parts["train"]) == len(train)
+    for mine, back in zip(train, parts["train"]):
+        assert (back.paradigm, back.size, back.role) == (mine.paradigm, mine.size, mine.role)
+        assert back.tokens.tolist() == mine.tokens.tolist()
+        assert back.mask.tolist() == mine.mask.tolist()
+
+
+def test_a_data_file_made_with_other_options_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    data = tmp_path / "data.npz"
+    base = ["train", "sudoku", "--sizes", "4", "--paradigms", "cot", "--steps", "2",
+            "--d-model", "32", "--layers", "1", "--heads", "2", "--data", str(data),
+            "--out", str(tmp_path / "m.gguf"), "--device", "cpu"]
+    first = CliRunner().invoke(app, base + ["--puzzles", "4:2"])
+    assert first.exit_code == 0 and data.exists()
+    again = CliRunner().invoke(app, base + ["--puzzles", "4:3"])
+    assert again.exit_code == 2 and "made with other training data options" in again.output

@@ -3,7 +3,9 @@ mask that is 1 on the tokens the thread generated itself and 0 on its prompt, on
 copied at a fork and on lines the runtime inserted (messages, join results, task lines)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -70,3 +72,39 @@ def sudoku_prompts(sizes: Iterable[int], paradigms: Iterable[str], seed: int) ->
         for paradigm in paradigms:
             texts += [spec.prompt for spec in task.setup(puzzle, PARADIGMS[paradigm]).specs]
     return texts
+
+
+def save_transcripts(path: Path, parts: dict[str, list[Transcript]], meta: dict) -> None:
+    """Several named lists of transcripts in one compressed .npz: tokens concatenated, the
+    loss mask bit-packed, and `meta` (what made them, as JSON) to check before reuse."""
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta, sort_keys=True))}
+    for name, items in parts.items():
+        lengths = np.array([len(t.tokens) for t in items], dtype=np.int64)
+        tokens = np.concatenate([t.tokens for t in items]) if items else np.zeros(0, np.int32)
+        mask = np.concatenate([t.mask for t in items]) if items else np.zeros(0, bool)
+        arrays[f"{name}.lengths"] = lengths
+        arrays[f"{name}.tokens"] = tokens.astype(np.uint16 if tokens.max(initial=0) < 65536 else np.int32)
+        arrays[f"{name}.mask"] = np.packbits(mask)
+        arrays[f"{name}.labels"] = np.array([f"{t.paradigm} {t.size} {t.role}" for t in items])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:  # np.savez_compressed would add ".npz" to a bare name
+        np.savez_compressed(handle, **arrays)
+
+
+def load_transcripts(path: Path) -> tuple[dict[str, list[Transcript]], dict]:
+    """What save_transcripts wrote: the named lists and the meta dictionary."""
+    with np.load(path) as arrays:
+        meta = json.loads(str(arrays["meta"]))
+        names = sorted({key.split(".")[0] for key in arrays.files if key != "meta"})
+        parts = {}
+        for name in names:
+            lengths = arrays[f"{name}.lengths"]
+            tokens = arrays[f"{name}.tokens"].astype(np.int32)
+            mask = np.unpackbits(arrays[f"{name}.mask"], count=len(tokens)).astype(bool)
+            ends = np.cumsum(lengths)
+            items = []
+            for label, start, end in zip(arrays[f"{name}.labels"], ends - lengths, ends):
+                paradigm, size, role = str(label).split(" ", 2)
+                items.append(Transcript(paradigm, int(size), role, tokens[start:end], mask[start:end]))
+            parts[name] = items
+    return parts, meta

@@ -43,6 +43,7 @@ def rope_tables(config: ModelConfig, length: int, device=None) -> tuple[torch.Te
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """x [batch, heads, T, head_dim]; rotates the adjacent pairs (x0,x1), (x2,x3), ..."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # no-op in float32; keeps bfloat16 on a GPU
     pairs = x.unflatten(-1, (-1, 2))
     even, odd = pairs[..., 0], pairs[..., 1]
     return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)

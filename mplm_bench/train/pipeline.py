@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from mplm_bench.backends.llamacpp_load import load_tokenizer
 from mplm_bench.paradigms import PARADIGMS
 from mplm_bench.tasks.sudoku_grid import SIZES
-from mplm_bench.train.data import Transcript, sudoku_prompts, sudoku_transcripts
+from mplm_bench.tasks.base import TaskInputError
+from mplm_bench.train.data import (Transcript, load_transcripts, save_transcripts, sudoku_prompts,
+                                 sudoku_transcripts)
 from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
 from mplm_bench.train.model import ModelConfig, TinyLlama
@@ -41,10 +42,18 @@ class TrainOptions:
     resume: bool = False
     batch_tokens: int = 4096  # padded tokens per batch
     puzzles: dict[int, int] = field(default_factory=lambda: dict(PUZZLES))
+    lr: float = 3e-3  # peak learning rate
+    device: str = "auto"  # "auto": cuda when torch sees a GPU, else cpu
+    data: Path | None = None  # transcripts file: read when it exists, else written
 
     @property
     def checkpoint(self) -> Path:
         return self.out.with_suffix(".pt")
+
+    @property
+    def data_file(self) -> Path | None:
+        """--data, or (for a run that will be resumed) a cache next to the checkpoint."""
+        return self.data or (self.out.with_suffix(".data.npz") if self.time_limit else None)
 
 
 @dataclass
@@ -79,12 +88,14 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
                  on_phase: Callable[[str], None]) -> dict | None:
     """Train (or resume) and export; returns the summary once all steps are done."""
     started = time.monotonic()
+    options.out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints go next to it
     vocab = sudoku_vocabulary()
     model_config = ModelConfig(len(vocab), options.d_model, options.layers, options.heads,
                                context=options.max_len)
     on_phase("oracle transcripts")
     train, heldout = _transcripts(options, TinyLlama(model_config), vocab)
-    config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens)
+    config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens,
+                         lr=options.lr, device=torch_device(options.device))
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
     if options.resume and options.checkpoint.exists():
         trainer.load(options.checkpoint)
@@ -92,10 +103,10 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     deadline = started + options.time_limit if options.time_limit else None
     if not trainer.run(on_step, deadline, options.checkpoint):
         return None
-    options.out.parent.mkdir(parents=True, exist_ok=True)
     write_gguf(trainer.model, vocab, options.out, options.out.stem)
     accuracy = step_accuracy(trainer.model, heldout)
     summary = dict(command=" ".join(sys.argv[1:]), train_seconds=round(trainer.seconds),
+                   hardware=hardware(config.device),
                    options=_jsonable(asdict(options)), model=model_config.to_dict(),
                    train_config=asdict(config), train_data=asdict(summarize(train)),
                    heldout_data=asdict(summarize(heldout)),
@@ -122,7 +133,7 @@ def model_card(summary: dict) -> str:
              f"    mplm-bench {summary['command']}", "",
              f"Seed {summary['options']['seed']}; {summary['train_config']['steps']} steps of "
              f"{summary['train_config']['batch_tokens']} padded tokens; "
-             f"training wall time {summary['train_seconds']} s on this machine (2 CPU cores).", "",
+             f"training wall time {summary['train_seconds']} s on {summary['hardware']}.", "",
              f"Training data: {data['transcripts']:,} thread transcripts, {data['tokens']:,} "
              f"tokens, {data['generated']:,} of them with loss ({data['steps']:,} steps), "
              f"paradigms {', '.join(options['paradigms'])}; puzzles per size {puzzles} (seeds "
@@ -134,13 +145,48 @@ def model_card(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _transcripts(options: TrainOptions, model: TinyLlama, vocab):
-    """Training and held-out transcripts; cached next to the checkpoint for --resume."""
+def torch_device(name: str) -> str:
     import torch
 
-    cache = options.out.with_suffix(".data.pt")
-    if options.resume and cache.exists():
-        return torch.load(cache, weights_only=False)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TaskInputError("--device cuda: this torch sees no CUDA GPU")
+    if name not in ("cpu", "cuda"):
+        raise TaskInputError(f"--device {name!r}: must be auto, cpu or cuda")
+    return name
+
+
+def hardware(device: str) -> str:
+    """Where training ran, in words for the model card."""
+    import os
+
+    import torch
+
+    if device == "cuda":
+        return f"one {torch.cuda.get_device_name()} (CUDA, bfloat16)"
+    return f"CPU, {torch.get_num_threads()} threads of {os.cpu_count()} cores (float32)"
+
+
+def _data_meta(options: TrainOptions, vocab) -> dict:
+    """What decides the transcripts: a data file made with other values is not reused."""
+    return dict(sizes=options.sizes, paradigms=options.paradigms, max_len=options.max_len,
+                vocab_size=len(vocab), train_seed=TRAIN_SEED, heldout_seed=HELDOUT_SEED,
+                puzzles={str(n): options.puzzles.get(n, 1) for n in options.sizes},
+                heldout_puzzles={str(n): HELDOUT_PUZZLES.get(n, 1) for n in options.sizes})
+
+
+def _transcripts(options: TrainOptions, model: TinyLlama, vocab):
+    """Training and held-out transcripts, read from the data file when it exists."""
+    path, meta = options.data_file, _data_meta(options, vocab)
+    if path is not None and path.exists():
+        parts, made_with = load_transcripts(path)
+        if made_with != meta:
+            raise TaskInputError(f"{path}: made with other training data options "
+                                 f"({made_with}); delete it or use the same options")
+        return parts["train"], parts["heldout"]
+    from mplm_bench.backends.llamacpp_load import load_tokenizer
+
     with tempfile.TemporaryDirectory() as folder:  # the tokenizer is llama.cpp's, from a GGUF
         vocab_file = Path(folder) / "vocab.gguf"
         write_gguf(model, vocab, vocab_file, "vocabulary")
@@ -148,15 +194,16 @@ def _transcripts(options: TrainOptions, model: TinyLlama, vocab):
         train = load_data(tokenizer, options, options.puzzles, TRAIN_SEED)
         heldout = load_data(tokenizer, options, HELDOUT_PUZZLES, HELDOUT_SEED)
         load_tokenizer.cache_clear()
-    if options.time_limit:  # training will be resumed: keep the data
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save((train, heldout), cache)
+    if path is not None:
+        save_transcripts(path, {"train": train, "heldout": heldout}, meta)
     return train, heldout
 
 
 def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str],
                puzzles: int, max_len: int) -> dict[str, dict]:
     """Teacher-forced step accuracy of a GGUF model on held-out oracle transcripts."""
+    from mplm_bench.backends.llamacpp_load import load_tokenizer
+
     model = read_gguf(model_path)
     tokenizer = load_tokenizer(str(model_path))
     options = TrainOptions(sizes, paradigms, model_path, max_len=max_len)

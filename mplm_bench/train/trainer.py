@@ -26,6 +26,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 200  # steps
     checkpoint_every: int = 100  # steps
+    device: str = "cpu"  # torch device; on "cuda" the forward pass runs in bfloat16
 
 
 @dataclass
@@ -63,9 +64,18 @@ def collate(items: Sequence[Transcript]) -> tuple[torch.Tensor, torch.Tensor, to
     return tokens_t[:, :-1], tokens_t[:, 1:], torch.from_numpy(mask[:, 1:])
 
 
+def forward(model: TinyLlama, inputs: torch.Tensor) -> torch.Tensor:
+    """Logits for inputs on the model's device; bfloat16 matrices on a GPU, float32 on CPU
+    (so CPU training stays bit-for-bit reproducible)."""
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        return model(inputs.to(device, non_blocking=True)).float()
+
+
 def masked_loss(model: TinyLlama, items: Sequence[Transcript]) -> torch.Tensor:
     inputs, targets, weights = collate(items)
-    logits = model(inputs)
+    logits = forward(model, inputs)
+    targets, weights = targets.to(logits.device), weights.to(logits.device)
     losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
     weights = weights.flatten().float()
     return (losses * weights).sum() / weights.sum().clamp(min=1)
@@ -89,7 +99,7 @@ def step_accuracy(model: TinyLlama, items: Sequence[Transcript],
     for batch in make_batches(lengths, batch_tokens):
         group = [items[i] for i in batch]
         inputs, targets, weights = collate(group)
-        hits = (model(inputs).argmax(-1) == targets).numpy()
+        hits = (forward(model, inputs).argmax(-1).cpu() == targets).numpy()
         for row, item in enumerate(group):
             key = counts.setdefault((item.paradigm, item.size), [0, 0])
             for start, end in _spans(item.mask):
@@ -109,7 +119,7 @@ class Trainer:
                  train: Sequence[Transcript], heldout: Sequence[Transcript]):
         self.config, self.train_set, self.heldout = config, train, heldout
         torch.manual_seed(config.seed)
-        self.model = TinyLlama(model_config)
+        self.model = TinyLlama(model_config).to(config.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            betas=(0.9, 0.98), weight_decay=config.weight_decay)
         self.rng = np.random.default_rng(config.seed)
@@ -161,7 +171,7 @@ class Trainer:
                     "config": asdict(self.config)}, path)
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location=self.config.device)
         self.step, self.queue, self.seconds = state["step"], state["queue"], state["seconds"]
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
