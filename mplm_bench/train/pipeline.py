@@ -19,7 +19,7 @@ from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
 from mplm_bench.train.model import ModelConfig, TinyLlama
 from mplm_bench.train.trainer import StepReport, TrainConfig, Trainer, step_accuracy
-from mplm_bench.train.vocab import build_vocabulary, protocol_pieces, text_words
+from mplm_bench.train.vocab import Vocabulary, build_vocabulary, protocol_pieces, text_words
 
 TRAIN_SEED = 100_000  # training puzzles: seeds far from the runs' 0, 1, 2, ...
 HELDOUT_SEED = 200_000
@@ -89,11 +89,10 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     """Train (or resume) and export; returns the summary once all steps are done."""
     started = time.monotonic()
     options.out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints go next to it
-    vocab = sudoku_vocabulary()
+    on_phase("oracle transcripts")
+    train, heldout, vocab = _transcripts(options)
     model_config = ModelConfig(len(vocab), options.d_model, options.layers, options.heads,
                                context=options.max_len)
-    on_phase("oracle transcripts")
-    train, heldout = _transcripts(options, TinyLlama(model_config), vocab)
     config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens,
                          lr=options.lr, device=torch_device(options.device))
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
@@ -168,35 +167,39 @@ def hardware(device: str) -> str:
     return f"CPU, {torch.get_num_threads()} threads of {os.cpu_count()} cores (float32)"
 
 
-def _data_meta(options: TrainOptions, vocab) -> dict:
+def _data_meta(options: TrainOptions) -> dict:
     """What decides the transcripts: a data file made with other values is not reused."""
     return dict(sizes=options.sizes, paradigms=options.paradigms, max_len=options.max_len,
-                vocab_size=len(vocab), train_seed=TRAIN_SEED, heldout_seed=HELDOUT_SEED,
+                train_seed=TRAIN_SEED, heldout_seed=HELDOUT_SEED,
                 puzzles={str(n): options.puzzles.get(n, 1) for n in options.sizes},
                 heldout_puzzles={str(n): HELDOUT_PUZZLES.get(n, 1) for n in options.sizes})
 
 
-def _transcripts(options: TrainOptions, model: TinyLlama, vocab):
-    """Training and held-out transcripts, read from the data file when it exists."""
-    path, meta = options.data_file, _data_meta(options, vocab)
+def _transcripts(options: TrainOptions) -> tuple[list[Transcript], list[Transcript], Vocabulary]:
+    """Training and held-out transcripts and their vocabulary, read from the data file when
+    it exists (so training needs neither llama.cpp nor the puzzle generator)."""
+    path, meta = options.data_file, _data_meta(options)
     if path is not None and path.exists():
         parts, made_with = load_transcripts(path)
+        vocab = Vocabulary(**made_with.pop("vocabulary"))
         if made_with != meta:
             raise TaskInputError(f"{path}: made with other training data options "
                                  f"({made_with}); delete it or use the same options")
-        return parts["train"], parts["heldout"]
+        return parts["train"], parts["heldout"], vocab
     from mplm_bench.backends.llamacpp_load import load_tokenizer
 
+    vocab = sudoku_vocabulary()
     with tempfile.TemporaryDirectory() as folder:  # the tokenizer is llama.cpp's, from a GGUF
         vocab_file = Path(folder) / "vocab.gguf"
-        write_gguf(model, vocab, vocab_file, "vocabulary")
+        write_gguf(TinyLlama(ModelConfig(len(vocab), 16, 1, 1)), vocab, vocab_file, "vocabulary")
         tokenizer = load_tokenizer(str(vocab_file))
         train = load_data(tokenizer, options, options.puzzles, TRAIN_SEED)
         heldout = load_data(tokenizer, options, HELDOUT_PUZZLES, HELDOUT_SEED)
         load_tokenizer.cache_clear()
     if path is not None:
-        save_transcripts(path, {"train": train, "heldout": heldout}, meta)
-    return train, heldout
+        save_transcripts(path, {"train": train, "heldout": heldout},
+                         dict(meta, vocabulary=asdict(vocab)))
+    return train, heldout, vocab
 
 
 def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str],
