@@ -236,6 +236,8 @@ def train_sudoku(
     device: str = typer.Option("auto", help="auto, cpu or cuda (bfloat16 on a GPU)"),
     data: Optional[Path] = typer.Option(None, help="transcripts file (.npz): read if it exists, "
                                                    "else written, so data is made once"),
+    init: Optional[Path] = typer.Option(None, help="GGUF model of the same shape to continue "
+                                                   "training from (new optimizer and schedule)"),
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
     from mplm_bench.console_train import parse_puzzles, parse_sizes, train_and_show
@@ -244,7 +246,7 @@ def train_sudoku(
     console.guarded(lambda: train_and_show(TrainOptions(
         parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
         d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens,
-        parse_puzzles(puzzles), lr, device, data)))
+        parse_puzzles(puzzles), lr, device, data, init)))
 
 
 @app.command("eval-steps")

@@ -45,6 +45,7 @@ class TrainOptions:
     lr: float = 3e-3  # peak learning rate
     device: str = "auto"  # "auto": cuda when torch sees a GPU, else cpu
     data: Path | None = None  # transcripts file: read when it exists, else written
+    init: Path | None = None  # a GGUF model of the same shape to start from (fresh optimizer)
 
     @property
     def checkpoint(self) -> Path:
@@ -96,6 +97,8 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens,
                          lr=options.lr, device=torch_device(options.device))
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
+    if options.init is not None and not (options.resume and options.checkpoint.exists()):
+        start_from(trainer, options.init)
     if options.resume and options.checkpoint.exists():
         trainer.load(options.checkpoint)
     on_phase(f"training from step {trainer.step}")
@@ -142,6 +145,22 @@ def model_card(summary: dict) -> str:
     lines += [f"| {key} | {row['steps']} | {row['right']} | {row['accuracy']:.2%} |"
               for key, row in summary["heldout_step_accuracy"].items()]
     return "\n".join(lines) + "\n"
+
+
+def start_from(trainer: Trainer, path: Path) -> None:
+    """Load a GGUF model's weights into the fresh trainer (continued training)."""
+    from mplm_bench.models import check_gguf
+
+    check_gguf(path)
+    source = read_gguf(path)
+    def shape(config: ModelConfig) -> tuple:
+        return (config.vocab_size, config.d_model, config.layers, config.heads,
+                config.ffn_width, config.context)
+
+    if shape(source.config) != shape(trainer.model.config):
+        raise TaskInputError(f"--init {path}: its shape {source.config} differs from the "
+                             f"options' {trainer.model.config}")
+    trainer.model.load_state_dict(source.state_dict())
 
 
 def torch_device(name: str) -> str:
