@@ -141,3 +141,21 @@ def test_a_data_file_made_with_other_options_is_refused(tmp_path):
     assert first.exit_code == 0 and data.exists()
     again = CliRunner().invoke(app, base + ["--puzzles", "4:3"])
     assert again.exit_code == 2 and "made with other training data options" in again.output
+
+
+def test_init_starts_training_from_a_gguf_model_of_the_same_shape(vocab, tmp_path):
+    from mplm_bench.tasks.base import TaskInputError
+    from mplm_bench.train.pipeline import start_from
+
+    torch.manual_seed(1)
+    source = TinyLlama(ModelConfig(len(vocab), context=512, **TINY))
+    path = tmp_path / "source.gguf"
+    write_gguf(source, vocab, path, "source", float16=False)
+    trainer = Trainer(ModelConfig(len(vocab), context=512, **TINY), TrainConfig(steps=1), [], [])
+    start_from(trainer, path)
+    for mine, theirs in zip(trainer.model.state_dict().values(), source.state_dict().values()):
+        assert torch.equal(mine, theirs)
+    other = Trainer(ModelConfig(len(vocab), context=512, d_model=32, layers=2, heads=4),
+                    TrainConfig(steps=1), [], [])
+    with pytest.raises(TaskInputError, match="differs from the options"):
+        start_from(other, path)
