@@ -159,3 +159,21 @@ def test_init_starts_training_from_a_gguf_model_of_the_same_shape(vocab, tmp_pat
                     TrainConfig(steps=1), [], [])
     with pytest.raises(TaskInputError, match="differs from the options"):
         start_from(other, path)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_file, tmp_path):
+    tokenizer = load_tokenizer(str(vocab_file))
+    train = list(sudoku_transcripts(tokenizer, [4], ["mplm"], range(1, 2), 512))
+    config = ModelConfig(len(vocab), context=512, d_model=32, layers=1, heads=2)
+    schedule = TrainConfig(steps=6, warmup=2, batch_tokens=2048, eval_every=100)
+    unbroken = Trainer(config, schedule, train, [])
+    assert unbroken.run(lambda report: None)
+    first = Trainer(config, schedule, train, [])
+    for _ in range(3):
+        first.train_step()
+    first.save(tmp_path / "half.pt")
+    resumed = Trainer(config, schedule, train, [])
+    resumed.load(tmp_path / "half.pt")
+    assert resumed.step == 3 and resumed.run(lambda report: None)
+    for mine, theirs in zip(resumed.model.state_dict().values(), unbroken.model.state_dict().values()):
+        assert torch.equal(mine, theirs)
