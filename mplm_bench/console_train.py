@@ -41,7 +41,9 @@ def parse_puzzles(text: str) -> dict[int, int]:
 
 def train_and_show(options) -> None:
     _require_torch()
-    from mplm_bench.train.pipeline import train_sudoku
+    from mplm_bench.train.pipeline import check_options, train_sudoku
+
+    check_options(options)  # a bad option is one line, before any progress bar
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[step_s]:.2f} s/step  "

@@ -103,6 +103,8 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
     (["train", "sudoku", "--puzzles", "4:x", "--out", "x.gguf"], "'4:x' is not SIZE:COUNT"),
     (["train", "sudoku", "--puzzles", "7:3", "--out", "x.gguf"], "must be one of 4, 9, 16, 25"),
     (["train", "sudoku", "--device", "tpu", "--out", "x.gguf"], "must be auto, cpu or cuda"),
+    (["train", "sudoku", "--d-model", "100", "--heads", "3", "--out", "x.gguf"], "even head width"),
+    (["train", "sudoku", "--init", "/nonexistent/m.gguf", "--out", "x.gguf"], "model file not found"),
 ])
 def test_bad_training_input_is_one_line_and_exit_2(args, words):
     from typer.testing import CliRunner

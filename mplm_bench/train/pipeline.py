@@ -89,13 +89,14 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
                  on_phase: Callable[[str], None]) -> dict | None:
     """Train (or resume) and export; returns the summary once all steps are done."""
     started = time.monotonic()
+    device = check_options(options)  # before minutes of data making
     options.out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints go next to it
     on_phase("oracle transcripts")
     train, heldout, vocab = _transcripts(options)
     model_config = ModelConfig(len(vocab), options.d_model, options.layers, options.heads,
                                context=options.max_len)
     config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens,
-                         lr=options.lr, device=torch_device(options.device))
+                         lr=options.lr, device=device)
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
     if options.init is not None and not (options.resume and options.checkpoint.exists()):
         start_from(trainer, options.init)
@@ -147,11 +148,20 @@ def model_card(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_from(trainer: Trainer, path: Path) -> None:
-    """Load a GGUF model's weights into the fresh trainer (continued training)."""
+def check_options(options: TrainOptions) -> str:
+    """One-line errors for options that would fail later; returns the torch device."""
     from mplm_bench.models import check_gguf
 
-    check_gguf(path)
+    if options.d_model % options.heads or (options.d_model // options.heads) % 2:
+        raise TaskInputError(f"--d-model {options.d_model} / --heads {options.heads} must be "
+                             "a whole, even head width (rotary pairs)")
+    if options.init is not None:
+        check_gguf(options.init)
+    return torch_device(options.device)
+
+
+def start_from(trainer: Trainer, path: Path) -> None:
+    """Load a GGUF model's weights into the fresh trainer (continued training)."""
     source = read_gguf(path)
     def shape(config: ModelConfig) -> tuple:
         return (config.vocab_size, config.d_model, config.layers, config.heads,
