@@ -19,7 +19,10 @@ MODEL_HELP = "known model name (see `mplm-bench models`) or path to a GGUF file"
 # name -> (type, typer option); their order is the --help order
 _OPTIONS: dict[str, tuple[object, object]] = {
     "paradigms": (str, typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj")),
-    "policy": (str, typer.Option("model", help="model (decode with the model) or oracle")),
+    "policy": (str, typer.Option("model", help="model (decode with the model), oracle (the "
+                                               "reference programs, no model) or replay (the "
+                                               "reference programs decoded by the model: a "
+                                               "perfect model's wall time)")),
     "model": (Optional[str], typer.Option(None, help=MODEL_HELP)),
     "instances": (int, typer.Option(1, help="instances to run (a 25x25 Sudoku model run takes "
                                             "~6 minutes an instance on 2 CPU cores)")),

@@ -85,7 +85,9 @@ def run_and_show(task, make_instances: Callable, config) -> None:
     if config.instances < 1:  # checked here, not by typer, to keep the error one line
         raise TaskInputError(f"--instances must be at least 1, got {config.instances}")
     if config.policy not in POLICIES:
-        raise TaskInputError(f"--policy must be model or oracle, got {config.policy!r}")
+        raise TaskInputError(f"--policy must be {', '.join(POLICIES)}, got {config.policy!r}")
+    if config.policy == "replay" and config.server.uses_server:
+        raise TaskInputError("--policy replay decodes with llama.cpp: not with --backend openai")
     instances = make_instances(task)
     prepared = prepare_run(config)
     with _progress() as progress:

@@ -12,6 +12,7 @@ from mplm_bench.models import resolve_model, run_defaults, sha256_file
 from mplm_bench.paradigms import Paradigm
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.oracle import OraclePolicy
+from mplm_bench.policies.replay import ReplayPolicy
 from mplm_bench.policies.server import ServerPolicy, ServerSession
 from mplm_bench.results import (RowWriter, prepare_dir, read_rows, truncate_torn_tail,
                                 write_run_record, write_trace)
@@ -22,7 +23,7 @@ from mplm_bench.runtime.thread import ThreadSpec
 from mplm_bench.runtime.trace import Trace
 from mplm_bench.tasks.base import Instance, RunSetup, Task
 
-POLICIES = ("model", "oracle")
+POLICIES = ("model", "oracle", "replay")
 # A real model decodes 20-100 tokens/s on 2 CPU cores: its defaults keep a run to a minute
 # or so; the window is SmolLM2's training context. The oracle only counts, so it gets room.
 MODEL_BUDGETS = Budgets(max_tokens=2048, window=8192)
@@ -34,10 +35,13 @@ RUN_BACKEND_DEFAULTS = dict(n_seq_max=16)
 def policy_budgets(policy: str, max_tokens: int, window: int, max_threads: int,
                    wall_s: float, model_defaults: dict | None = None) -> Budgets:
     """Budgets with 0 meaning the policy's default (or the model's, models.run_defaults)."""
-    base = MODEL_BUDGETS if policy == "model" else Budgets()
-    if policy == "model" and model_defaults:
-        base = Budgets(model_defaults.get("max_tokens", base.max_tokens),
-                       model_defaults.get("window", base.window))
+    model_defaults = model_defaults or {}
+    base = Budgets()
+    if policy != "oracle":  # a real backend holds the contexts: the model's window
+        base = Budgets(model_defaults.get("max_tokens", MODEL_BUDGETS.max_tokens),
+                       model_defaults.get("window", MODEL_BUDGETS.window))
+    if policy == "replay":  # a perfect model writes what the oracle writes
+        base = Budgets(Budgets().max_tokens, base.window)
     return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s)
 
 
@@ -93,6 +97,8 @@ class _PolicyFactory:
                                       self.config.tolerant)
         if verbs not in self._backends:  # the grammar depends on the paradigm's verbs
             self._backends[verbs] = self._backend(verbs)
+        if self.config.policy == "replay":
+            return ReplayPolicy(self._backends[verbs], programs())
         return ModelPolicy(self._backends[verbs], self.config.tolerant)
 
     def _backend(self, verbs: frozenset[str]):

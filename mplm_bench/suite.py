@@ -119,7 +119,7 @@ def _check_values(run: SuiteRun, where: str) -> None:
     if bad:
         fail(f"unknown paradigm {bad[0]!r}")
     if run.policy not in POLICIES:
-        fail(f"policy must be oracle or model, got {run.policy!r}")
+        fail(f"policy must be {', '.join(POLICIES)}, got {run.policy!r}")
     if not isinstance(run.ratio, (int, float)) or isinstance(run.ratio, bool):
         fail(f"ratio must be a number, got {run.ratio!r}")
     for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads",

@@ -63,7 +63,7 @@ def one_line_error(result, words):
     (["--size", "10"], "--size must be one of 4, 9, 16, 25"),
     (["--instances", "0"], "--instances must be at least 1"),
     (["--paradigms", "mplm,tot"], "unknown paradigm 'tot'"),
-    (["--policy", "magic"], "--policy must be model or oracle"),
+    (["--policy", "magic"], "--policy must be model, oracle, replay"),
     (["--model", "/nonexistent/model.gguf"], "model file not found"),
     (["--out", "/proc/version/sub"], "cannot write to output folder"),
 ])

@@ -27,7 +27,7 @@ def write(tmp_path, text, name="s.toml"):
 @pytest.mark.parametrize("text, words", [
     (ORACLE_SUITE + "colour = 1\n", "unknown key 'colour'"),
     (ORACLE_SUITE.replace('name = "tiny"', 'name = "tiny"\nflavour = 2'), "unknown key 'flavour'"),
-    (ORACLE_SUITE.replace('policy = "oracle"', 'policy = "magic"'), "policy must be oracle or model"),
+    (ORACLE_SUITE.replace('policy = "oracle"', 'policy = "magic"'), "policy must be model, oracle, replay"),
     (ORACLE_SUITE.replace("instances = 2", "instances = 0"), "instances must be a positive integer"),
     (ORACLE_SUITE.replace('task = "sudoku"', 'task = "chess"'), "task must be one of longqa, sat, sudoku"),
     (ORACLE_SUITE.replace('"cot"', '"tot"'), "unknown paradigm 'tot'"),

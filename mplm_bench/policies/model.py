@@ -33,8 +33,8 @@ class ModelPolicy:
         batch = self._batch(runnable)
         feeds = {}
         for thread in batch:
-            if thread.at_boundary:  # a new segment starts: grammar state back to its root
-                self.backend.reset_sampler(thread.id)
+            if thread.at_boundary:
+                self.begin_segment(thread)
                 thread.at_boundary = False
             feeds[thread.id] = self._unfed(thread)
         sampled = self.backend.step(feeds)
@@ -43,12 +43,25 @@ class ModelPolicy:
         for thread in batch:
             self._fed[thread.id] = thread.context_len
             self._last_step[thread.id] = self._step
-            token = sampled[thread.id]
-            thread.pending.append(token)
-            text = self.tokenizer.decode(thread.pending)
-            if token == self.tokenizer.eos or protocol.find_action_end(text, self.tolerant) is not None:
+            thread.pending.append(self.next_token(thread, sampled[thread.id]))
+            text = self.segment_text(thread)
+            if text is not None:
                 completed.append((thread, text))
         return 1, completed
+
+    # ---- what a subclass may change: which token a step commits, when a segment ends ----
+    def begin_segment(self, thread: Thread) -> None:
+        self.backend.reset_sampler(thread.id)  # the grammar's state back to its root
+
+    def next_token(self, thread: Thread, sampled: int) -> int:
+        return sampled
+
+    def segment_text(self, thread: Thread) -> str | None:
+        """The segment's text once it is complete (an action line or end of text), else None."""
+        text = self.tokenizer.decode(thread.pending)
+        if thread.pending[-1] == self.tokenizer.eos or protocol.find_action_end(text, self.tolerant) is not None:
+            return text
+        return None
 
     def cancel(self, thread: Thread) -> None:
         pass  # thread.pending already holds every token decoded
