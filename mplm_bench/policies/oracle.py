@@ -21,23 +21,40 @@ class ThreadProgram(Protocol):
         """A copy for a forked child; the child's task arrives as its first news."""
 
 
+class Programs:
+    """Each live thread's reference program: roots by name, forked children by copy."""
+
+    def __init__(self, roots: dict[str, ThreadProgram]):
+        self._roots = roots
+        self._by_id: dict[int, ThreadProgram] = {}
+
+    def _of(self, thread: Thread) -> ThreadProgram:
+        if thread.id not in self._by_id:
+            self._by_id[thread.id] = self._roots[thread.name]
+        return self._by_id[thread.id]
+
+    def next_segment(self, thread: Thread) -> str:
+        """The thread's next segment, from what was inserted since its last one."""
+        return self._of(thread).next_segment(list(thread.news))
+
+    def fork(self, parent: Thread, child: Thread) -> None:
+        self._by_id[child.id] = self._of(parent).fork()
+
+    def drop(self, thread: Thread) -> None:
+        self._by_id.pop(thread.id, None)
+
+
 class OraclePolicy:
     def __init__(self, tokenizer: Tokenizer, programs: dict[str, ThreadProgram]):
         self.tokenizer = tokenizer
         self._encode = cached_encoder(tokenizer)
-        self._programs_by_name = programs  # root threads, by name
-        self._programs: dict[int, ThreadProgram] = {}
+        self._programs = Programs(programs)
         self._pacer = SegmentPacer()
-
-    def _program(self, thread: Thread) -> ThreadProgram:
-        if thread.id not in self._programs:
-            self._programs[thread.id] = self._programs_by_name[thread.name]
-        return self._programs[thread.id]
 
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
         for thread in runnable:
             if not self._pacer.planned(thread):
-                text = self._program(thread).next_segment(list(thread.news))
+                text = self._programs.next_segment(thread)
                 self._pacer.start(thread, text, self._encode(text))
         return self._pacer.advance(runnable)
 
@@ -45,8 +62,8 @@ class OraclePolicy:
         self._pacer.cancel(thread)
 
     def on_fork(self, parent: Thread, child: Thread) -> None:
-        self._programs[child.id] = self._program(parent).fork()
+        self._programs.fork(parent, child)
 
     def on_end(self, thread: Thread) -> None:
-        self._programs.pop(thread.id, None)
+        self._programs.drop(thread)
         self._pacer.drop(thread)

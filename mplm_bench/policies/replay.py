@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mplm_bench.backends.base import Backend, cached_encoder
 from mplm_bench.policies.model import ModelPolicy
-from mplm_bench.policies.oracle import ThreadProgram
+from mplm_bench.policies.oracle import Programs, ThreadProgram
 from mplm_bench.runtime.thread import Thread
 
 
@@ -15,18 +15,12 @@ class ReplayPolicy(ModelPolicy):
     def __init__(self, backend: Backend, programs: dict[str, ThreadProgram]):
         super().__init__(backend)
         self._encode = cached_encoder(self.tokenizer)
-        self._programs_by_name = programs  # root threads, by name
-        self._programs: dict[int, ThreadProgram] = {}
+        self._programs = Programs(programs)
         self._segments: dict[int, tuple[str, tuple[int, ...]]] = {}  # text and tokens, by thread id
-
-    def _program(self, thread: Thread) -> ThreadProgram:
-        if thread.id not in self._programs:
-            self._programs[thread.id] = self._programs_by_name[thread.name]
-        return self._programs[thread.id]
 
     def begin_segment(self, thread: Thread) -> None:
         super().begin_segment(thread)
-        text = self._program(thread).next_segment(list(thread.news))
+        text = self._programs.next_segment(thread)
         self._segments[thread.id] = (text, self._encode(text))
 
     def next_token(self, thread: Thread, sampled: int) -> int:
@@ -44,9 +38,9 @@ class ReplayPolicy(ModelPolicy):
 
     def on_fork(self, parent: Thread, child: Thread) -> None:
         super().on_fork(parent, child)
-        self._programs[child.id] = self._program(parent).fork()
+        self._programs.fork(parent, child)
 
     def on_end(self, thread: Thread) -> None:
         super().on_end(thread)
-        self._programs.pop(thread.id, None)
+        self._programs.drop(thread)
         self._segments.pop(thread.id, None)
