@@ -4,16 +4,10 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from mplm_bench.cli import app
 from mplm_bench.results import ROWS_FILE
 
-RUNNER = CliRunner()
-
-
-def invoke(*args):
-    return RUNNER.invoke(app, list(args))
+from cli_checks import invoke, one_line_error
 
 
 def oracle_run(out, *extra):
@@ -50,13 +44,6 @@ def test_resume_after_a_killed_run_gives_the_same_rows(tmp_path):
     result = oracle_run(cut, "--resume")
     assert result.exit_code == 0, result.output
     assert rows_without_timing(cut) == rows_without_timing(whole)
-
-
-def one_line_error(result, words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
-    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("args, words", [

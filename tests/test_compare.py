@@ -1,13 +1,11 @@
 """`mplm-bench baseline` and `mplm-bench compare` on hand-written results folders."""
 import json
 
-from typer.testing import CliRunner
-
-from mplm_bench.cli import app
 from mplm_bench.compare import MetricRecord, summarize_for_baseline
 from mplm_bench.results import ROWS_FILE, RUN_FILE
 
-RUNNER = CliRunner()
+from cli_checks import invoke, one_line_error
+
 COSTS = dict(generated_tokens=100, prefill_tokens=50, kv_copied_tokens=0, peak_thread_context=40,
              peak_live_kv=80, critical_path_tokens=60, messages=4, threads=3)
 
@@ -24,10 +22,6 @@ def write_run(folder, rows, suite="ci"):
     (folder / RUN_FILE).write_text(json.dumps({"config": config, "versions": {"mplm_bench": "t"}}))
     (folder / ROWS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
-
-
-def invoke(*args):
-    return RUNNER.invoke(app, [str(a) for a in args])
 
 
 def baseline_of(tmp_path, rows, suite="ci"):
@@ -119,12 +113,6 @@ def test_markdown_writes_the_same_table(tmp_path):
     text = md.read_text()
     assert text.startswith("| task | size | paradigm | policy | metric |")
     assert "| sudoku | 4 | mplm | oracle | threads | 3 | 9 | +200.0 | **regressed** |" in text
-
-
-def one_line_error(result, words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
 
 
 def test_a_baseline_from_another_suite_is_refused(tmp_path):

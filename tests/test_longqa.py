@@ -17,6 +17,8 @@ from mplm_bench.tasks.longqa_generate import KINDS, generate
 from mplm_bench.tasks.longqa_prompts import ChatFormat
 from mplm_bench.tasks.longqa_score import best_scores, normalize
 
+from cli_checks import one_line_error
+
 
 def count(tokenizer):
     return lambda text: len(tokenizer.encode(text))
@@ -98,11 +100,9 @@ def test_loader_names_the_bad_line(tmp_path, bad, reason):
 
 def test_cli_bad_jsonl_is_one_line_exit_2(tmp_path):
     path = write_jsonl(tmp_path / "qa.jsonl", [GOOD, GOOD, '{"context": '])
-    result = CliRunner().invoke(app, ["run", "longqa", "--policy", "oracle", "--out",
-                                      str(tmp_path / "out"), "--instances-file", str(path)])
-    assert result.exit_code == 2
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "qa.jsonl:3: bad JSON" in lines[0]
+    one_line_error(CliRunner().invoke(app, ["run", "longqa", "--policy", "oracle", "--out",
+                                            str(tmp_path / "out"), "--instances-file", str(path)]),
+                   "qa.jsonl:3: bad JSON")
 
 
 # ---- scoring ----------------------------------------------------------------------------

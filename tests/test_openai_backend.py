@@ -24,6 +24,8 @@ from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus
 from mplm_bench.tasks.sudoku import SudokuTask
 
+from cli_checks import one_line_error
+
 KEY_ENV, KEY = "MPLM_TEST_SERVER_KEY", "test-key-7f3a"
 LAUNCHER = Path(__file__).with_name("llama_server.py")
 
@@ -69,12 +71,6 @@ def run_cli(*args):
 
 def served(base_url, *args):
     return run_cli("--backend", "openai", "--base-url", base_url, "--api-key-env", KEY_ENV, *args)
-
-
-def one_line_error(result, words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
 
 
 def test_three_paradigms_through_the_server(server, model_path, tmp_path):

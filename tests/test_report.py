@@ -8,17 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from typer.testing import CliRunner
 
-from mplm_bench.cli import app
 from mplm_bench.report import summary_long, summary_tables, RunData
 
-RUNNER = CliRunner()
+from cli_checks import invoke, one_line_error
+
 PARADIGMS = ("mplm", "cot", "fj")
-
-
-def invoke(*args):
-    return RUNNER.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +112,6 @@ def test_headless_chromium_renders_the_html(html_report, tmp_path):
     pixels = imread(shot)[..., :3].reshape(-1, 3)
     colours = np.unique((pixels * 255).astype(np.uint8), axis=0)
     assert len(colours) > 50  # text, table borders and plots, not a blank page
-
-
-def one_line_error(result, words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
-    assert "Traceback" not in result.output
 
 
 def test_bad_input_is_one_error_line_and_exit_2(runs, tmp_path):

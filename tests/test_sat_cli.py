@@ -3,17 +3,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from mplm_bench.cli import app
 from mplm_bench.results import ROWS_FILE
 
-RUNNER = CliRunner()
+from cli_checks import invoke, one_line_error
+
 DATA = Path(__file__).parent / "data"
-
-
-def invoke(*args):
-    return RUNNER.invoke(app, [str(a) for a in args])
 
 
 def rows(out):
@@ -47,12 +42,6 @@ def test_reads_a_folder_of_satlib_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert [(r["instance_id"], r["size"], r["correct"]) for r in rows(tmp_path)] == [
         ("uf20-91-sample", 20, True), ("uf50-218-sample", 50, True)]
-
-
-def one_line_error(result, words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
 
 
 @pytest.mark.parametrize("text, words", [

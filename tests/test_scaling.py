@@ -10,6 +10,8 @@ from mplm_bench.results import read_rows
 from mplm_bench.scaling import (EXPONENT_METRICS, SCALING_METRICS, fit_exponent,
                                 scaling_tables)
 
+from cli_checks import one_line_error
+
 RUNNER = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -76,10 +78,7 @@ def test_the_tables_are_recomputed_from_saved_rows(tmp_path):
     (["--instances", "0"], "--instances must be at least 1"),
 ])
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, words):
-    result = RUNNER.invoke(app, ["analyze", "sudoku", "--out", str(tmp_path), *args])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    one_line_error(RUNNER.invoke(app, ["analyze", "sudoku", "--out", str(tmp_path), *args]), words)
     assert not (tmp_path / "results.jsonl").exists()
 
 

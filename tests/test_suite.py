@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 from mplm_bench.cli import app
 from mplm_bench.suite import SuiteError, load_suite
 
+from cli_checks import one_line_error
+
 RUNNER = CliRunner()
 ORACLE_SUITE = """name = "tiny"
 [[run]]
@@ -38,10 +40,7 @@ def test_bad_suites_are_one_line_and_exit_2(tmp_path, text, words):
     path = write(tmp_path, text)
     with pytest.raises(SuiteError, match=words.replace("[", r"\[")):
         load_suite(path)
-    result = RUNNER.invoke(app, ["suite", "run", str(path), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0]
+    one_line_error(RUNNER.invoke(app, ["suite", "run", str(path), "--out", str(tmp_path / "o")]), words)
 
 
 def test_suite_run_then_baseline_then_compare(tmp_path):

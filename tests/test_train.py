@@ -107,13 +107,9 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
     (["train", "sudoku", "--init", "/nonexistent/m.gguf", "--out", "x.gguf"], "model file not found"),
 ])
 def test_bad_training_input_is_one_line_and_exit_2(args, words):
-    from typer.testing import CliRunner
+    from cli_checks import invoke, one_line_error
 
-    from mplm_bench.cli import app
-
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2 and words in result.output
-    assert "Traceback" not in result.output
+    one_line_error(invoke(*args), words)
 
 
 def test_transcripts_come_back_from_the_data_file_unchanged(vocab_file, tmp_path):
