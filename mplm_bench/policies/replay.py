@@ -1,8 +1,9 @@
 """The replay policy: a perfect model's run on a real backend. Each thread's reference
 program (the oracle's) chooses every token, and the model decodes it: one batched backend
 step per token, messages and task lines prefilled as they arrive, forks copying KV. The
-token the model samples is discarded. Tokens and critical path equal the oracle's; wall
-time and tokens/s are what a model that never errs would cost on this backend and machine."""
+token the model samples is discarded. Wall time and tokens/s are what a model that never
+errs would cost on this backend and machine. With a slot per thread the run equals the
+oracle's token for token; with fewer, threads take turns and messages may land later."""
 from __future__ import annotations
 
 from mplm_bench.backends.base import Backend, cached_encoder

@@ -160,14 +160,16 @@ def check_options(options: TrainOptions) -> str:
     return torch_device(options.device)
 
 
+def _shape(config: ModelConfig) -> tuple:
+    """What must match to load weights (ffn 0 means its derived width, as in the file)."""
+    return (config.vocab_size, config.d_model, config.layers, config.heads, config.ffn_width,
+            config.context)
+
+
 def start_from(trainer: Trainer, path: Path) -> None:
     """Load a GGUF model's weights into the fresh trainer (continued training)."""
     source = read_gguf(path)
-    def shape(config: ModelConfig) -> tuple:
-        return (config.vocab_size, config.d_model, config.layers, config.heads,
-                config.ffn_width, config.context)
-
-    if shape(source.config) != shape(trainer.model.config):
+    if _shape(source.config) != _shape(trainer.model.config):
         raise TaskInputError(f"--init {path}: its shape {source.config} differs from the "
                              f"options' {trainer.model.config}")
     trainer.model.load_state_dict(source.state_dict())
@@ -220,6 +222,7 @@ def _transcripts(options: TrainOptions) -> tuple[list[Transcript], list[Transcri
     vocab = sudoku_vocabulary()
     with tempfile.TemporaryDirectory() as folder:  # the tokenizer is llama.cpp's, from a GGUF
         vocab_file = Path(folder) / "vocab.gguf"
+        # llama.cpp reads a tokenizer only from a model file: any weights will do
         write_gguf(TinyLlama(ModelConfig(len(vocab), 16, 1, 1)), vocab, vocab_file, "vocabulary")
         tokenizer = load_tokenizer(str(vocab_file))
         train = load_data(tokenizer, options, options.puzzles, TRAIN_SEED)
