@@ -204,3 +204,16 @@ def test_split_kv_streams_decode_fork_and_park_like_the_unified_cache(model_path
         assert split.stats()["parked"] > 0 and got == want
         split.fork(2, 9)
         assert generate(split, {9: [got[2][-1]]}, 4)[9] == generate(split, {2: [got[2][-1]]}, 4)[2]
+
+
+def test_split_kv_streams_take_feeds_in_any_order(model_path, prompts, backend):
+    """A split step is decoded in slot order; the caller's feed order changes nothing."""
+    want = generate(backend, dict(enumerate(prompts)), 6)
+    for t in want:
+        backend.release(t)
+    with LlamaCppBackend(exact(model_path, n_seq_max=3, kv_unified=False), GREEDY) as split:
+        for t, p in enumerate(prompts):  # threads 0, 1, 2 take slots 0, 1, 2
+            split.step({t: p[:1]})
+        feeds = {t: prompts[t][1:] for t in reversed(range(len(prompts)))}
+        got = generate(split, feeds, 6)
+    assert got == want

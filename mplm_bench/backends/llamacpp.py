@@ -120,6 +120,10 @@ class LlamaCppBackend:
         for thread in feeds:
             self._make_resident(thread, protect)
         self._reserve_cells(sum(len(toks) for toks in feeds.values()), protect)
+        if not self.config.kv_unified:
+            # with a KV stream per slot, llama.cpp puts only a run of consecutive seq ids in
+            # one ubatch (a graph compute each): in slot order, a full step is one ubatch
+            feeds = dict(sorted(feeds.items(), key=lambda item: self._threads[item[0]].slot))
         out: dict[int, int] = {}
         chunk: list[tuple[int, list[int], bool]] = []  # (thread, tokens, holds its last token)
         room = self._n_batch
