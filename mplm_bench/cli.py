@@ -256,11 +256,13 @@ def eval_steps(
     paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
     puzzles: int = typer.Option(1, min=1, help="held-out puzzles per size"),
     max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+    by_kind: bool = typer.Option(False, help="also split by kind of step: thread role, first "
+                                             "or later step, each line's head word"),
 ) -> None:
     """Teacher-forced step accuracy on held-out oracle transcripts, per paradigm and size."""
     from mplm_bench.console_train import eval_and_show
 
-    console.guarded(lambda: eval_and_show(model, sizes, paradigms, puzzles, max_len))
+    console.guarded(lambda: eval_and_show(model, sizes, paradigms, puzzles, max_len, by_kind))
 
 
 def main() -> None:

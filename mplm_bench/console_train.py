@@ -75,21 +75,23 @@ def train_and_show(options) -> None:
                  f"{options.out.with_suffix('.json')}")
 
 
-def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int) -> None:
+def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int,
+                  by_kind: bool = False) -> None:
     _require_torch()
     from mplm_bench.models import resolve_model
     from mplm_bench.train.pipeline import eval_steps
 
     path = resolve_model(str(model))
     names = [p.name for p in user_paradigms(paradigms)]
-    table = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len)
+    table = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len, by_kind)
     show_step_accuracy(table, f"teacher-forced step accuracy, {path.name}")
 
 
 def show_step_accuracy(table: dict[str, dict], title: str) -> None:
     view = Table(title=title)
-    for column in ("paradigm size", "steps", "right", "accuracy"):
-        view.add_column(column, justify="left" if column == "paradigm size" else "right")
+    first = "paradigm size | step kind" if any(" | " in key for key in table) else "paradigm size"
+    for column in (first, "steps", "right", "accuracy"):
+        view.add_column(column, justify="left" if column == first else "right")
     for key, row in table.items():
         view.add_row(key, str(row["steps"]), str(row["right"]), f"{row['accuracy']:.4%}")
     stdout.print(view)

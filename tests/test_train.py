@@ -12,7 +12,7 @@ from mplm_bench.backends.llamacpp import LlamaCppBackend  # noqa: E402
 from mplm_bench.backends.llamacpp_load import load_tokenizer  # noqa: E402
 from mplm_bench.runtime import protocol  # noqa: E402
 from mplm_bench.train.data import (load_transcripts, oracle_threads, save_transcripts,  # noqa: E402
-                                 sudoku_transcripts, transcript)
+                                 step_kind, sudoku_transcripts, transcript)
 from mplm_bench.train.export import write_gguf  # noqa: E402
 from mplm_bench.train.gguf_import import read_gguf  # noqa: E402
 from mplm_bench.train.model import ModelConfig, TinyLlama  # noqa: E402
@@ -94,6 +94,33 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
             assert got == want
     right, total = step_accuracy(model, heldout)[("mplm", 4)]
     assert total == sum(item.steps for item in heldout) and 0 <= right <= total
+    by_role = step_accuracy(model, heldout, key=lambda item, index, start, end: (item.role,))
+    assert set(by_role) <= {("cell",), ("unit-digit",)}
+    assert sum(t for _, t in by_role.values()) == total
+    assert sum(r for r, _ in by_role.values()) == right
+
+
+def test_a_step_kind_names_the_role_the_first_step_and_each_line_head():
+    first = "left 3 4\nout 1 2\n@send c1#1,b1#1 r1c1!1\n@send c1#2,b1#2 r1c1!2\n@recv\n"
+    assert step_kind("cell", first, True) == "cell, first: left out @send @recv"
+    assert step_kind("unit-digit", "open r4c4\n@send r4c4 r4c4=2\n", False) == \
+        "unit-digit, later: open @send"
+    assert step_kind("main", "r1c1=4\nr2c3=1\n@answer 4132\n", True) == "main, first: fact @answer"
+
+
+def test_eval_steps_by_kind_splits_the_same_steps(tmp_path):
+    from cli_checks import invoke
+
+    args = ["eval-steps", "models/sudoku-protocol.gguf", "--sizes", "4", "--paradigms", "mplm"]
+    plain, kinds = invoke(*args), invoke(*args, "--by-kind")
+    assert plain.exit_code == 0 and kinds.exit_code == 0, plain.output + kinds.output
+
+    def steps(output: str, label: str) -> list[int]:
+        return [int(line.split("│")[2]) for line in output.splitlines() if label in line]
+
+    assert "paradigm size | step kind" in kinds.output
+    assert steps(kinds.output, "mplm 4 | unit-digit, first: @recv") != []
+    assert sum(steps(kinds.output, "mplm 4 |")) == sum(steps(plain.output, "mplm 4 "))
 
 
 @pytest.mark.parametrize("args, words", [

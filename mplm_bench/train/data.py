@@ -4,6 +4,7 @@ copied at a fork and on lines the runtime inserted (messages, join results, task
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -31,6 +32,22 @@ class Transcript:
         """Segments the thread wrote (runs of generated tokens)."""
         edges = np.diff(np.concatenate(([0], self.mask.astype(np.int8))))
         return int((edges == 1).sum())
+
+
+_WORD = re.compile(r"@?[A-Za-z]+")
+
+
+def step_kind(role: str, text: str, first: bool) -> str:
+    """What a step does, e.g. 'cell, first: left out @send @recv': the thread's role, whether
+    it is the thread's first step, and each line's head word (a verb or a state word; 'fact'
+    for a line like r3c4=7), repeats collapsed."""
+    heads: list[str] = []
+    for line in text.splitlines():
+        word = line.split(" ", 1)[0]
+        head = word if _WORD.fullmatch(word) else "fact"
+        if line and (not heads or heads[-1] != head):
+            heads.append(head)
+    return f"{role}, {'first' if first else 'later'}: {' '.join(heads)}"
 
 
 def transcript(thread: Thread, paradigm: str, size: int) -> Transcript:

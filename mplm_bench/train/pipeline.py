@@ -13,8 +13,8 @@ from typing import Callable
 from mplm_bench.paradigms import PARADIGMS
 from mplm_bench.tasks.sudoku_grid import SIZES
 from mplm_bench.tasks.base import TaskInputError
-from mplm_bench.train.data import (Transcript, load_transcripts, save_transcripts, sudoku_prompts,
-                                 sudoku_transcripts)
+from mplm_bench.train.data import (Transcript, load_transcripts, save_transcripts, step_kind,
+                                 sudoku_prompts, sudoku_transcripts)
 from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
 from mplm_bench.train.model import ModelConfig, TinyLlama
@@ -235,21 +235,30 @@ def _transcripts(options: TrainOptions) -> tuple[list[Transcript], list[Transcri
 
 
 def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str],
-               puzzles: int, max_len: int) -> dict[str, dict]:
-    """Teacher-forced step accuracy of a GGUF model on held-out oracle transcripts."""
+               puzzles: int, max_len: int, by_kind: bool = False) -> dict[str, dict]:
+    """Teacher-forced step accuracy of a GGUF model on held-out oracle transcripts, per
+    paradigm and size, and with `by_kind` per kind of step too (data.step_kind)."""
     from mplm_bench.backends.llamacpp_load import load_tokenizer
 
     model = read_gguf(model_path)
     tokenizer = load_tokenizer(str(model_path))
     options = TrainOptions(sizes, paradigms, model_path, max_len=max_len)
     heldout = load_data(tokenizer, options, {size: puzzles for size in sizes}, HELDOUT_SEED)
-    return _table(step_accuracy(model, heldout))
+    if not by_kind:
+        return _table(step_accuracy(model, heldout))
+
+    def kind(item: Transcript, index: int, start: int, end: int) -> tuple:
+        text = tokenizer.decode(item.tokens[start:end].tolist())
+        return item.paradigm, item.size, step_kind(item.role, text, index == 0)
+
+    return _table(step_accuracy(model, heldout, key=kind))
 
 
-def _table(accuracy: dict[tuple[str, int], tuple[int, int]]) -> dict[str, dict]:
-    return {f"{paradigm} {size}": {"right": right, "steps": total,
-                                   "accuracy": round(right / max(1, total), 5)}
-            for (paradigm, size), (right, total) in sorted(accuracy.items())}
+def _table(accuracy: dict[tuple, tuple[int, int]]) -> dict[str, dict]:
+    """Rows keyed 'paradigm size' (and ' | step kind' when grouped by kind)."""
+    return {" | ".join([f"{group[0]} {group[1]}", *group[2:]]):
+            {"right": right, "steps": total, "accuracy": round(right / max(1, total), 5)}
+            for group, (right, total) in sorted(accuracy.items())}
 
 
 def _sample(items: list[Transcript], per_group: int, seed: int) -> list[Transcript]:

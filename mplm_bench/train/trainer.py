@@ -88,25 +88,32 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
 
+StepKey = Callable[[Transcript, int, int, int], tuple]  # (item, step index, start, end) -> group
+
+
+def by_paradigm_and_size(item: Transcript, index: int, start: int, end: int) -> tuple:
+    return item.paradigm, item.size
+
+
 @torch.no_grad()
-def step_accuracy(model: TinyLlama, items: Sequence[Transcript],
-                  batch_tokens: int = 16384) -> dict[tuple[str, int], tuple[int, int]]:
+def step_accuracy(model: TinyLlama, items: Sequence[Transcript], batch_tokens: int = 16384,
+                  key: StepKey = by_paradigm_and_size) -> dict[tuple, tuple[int, int]]:
     """Teacher-forced: a step (segment) is right when every token of it is the argmax.
-    Returns (paradigm, size) -> (right steps, steps)."""
+    Returns group -> (right steps, steps); groups are (paradigm, size) unless `key` says."""
     model.eval()
-    counts: dict[tuple[str, int], list[int]] = {}
+    counts: dict[tuple, list[int]] = {}
     lengths = [len(item.tokens) for item in items]
     for batch in make_batches(lengths, batch_tokens):
         group = [items[i] for i in batch]
         inputs, targets, weights = collate(group)
         hits = (forward(model, inputs).argmax(-1).cpu() == targets).numpy()
         for row, item in enumerate(group):
-            key = counts.setdefault((item.paradigm, item.size), [0, 0])
-            for start, end in _spans(item.mask):
-                key[0] += bool(hits[row, start - 1:end - 1].all())
-                key[1] += 1
+            for index, (start, end) in enumerate(_spans(item.mask)):
+                tally = counts.setdefault(key(item, index, start, end), [0, 0])
+                tally[0] += bool(hits[row, start - 1:end - 1].all())
+                tally[1] += 1
     model.train()
-    return {key: (right, total) for key, (right, total) in counts.items()}
+    return {group: (right, total) for group, (right, total) in counts.items()}
 
 
 def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
