@@ -84,12 +84,12 @@ def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len
     path = resolve_model(str(model))
     names = [p.name for p in user_paradigms(paradigms)]
     table = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len, by_kind)
-    show_step_accuracy(table, f"teacher-forced step accuracy, {path.name}")
+    show_step_accuracy(table, f"teacher-forced step accuracy, {path.name}", by_kind)
 
 
-def show_step_accuracy(table: dict[str, dict], title: str) -> None:
+def show_step_accuracy(table: dict[str, dict], title: str, by_kind: bool = False) -> None:
     view = Table(title=title)
-    first = "paradigm size | step kind" if any(" | " in key for key in table) else "paradigm size"
+    first = "paradigm size | step kind" if by_kind else "paradigm size"
     for column in (first, "steps", "right", "accuracy"):
         view.add_column(column, justify="left" if column == first else "right")
     for key, row in table.items():

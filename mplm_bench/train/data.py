@@ -14,6 +14,7 @@ import numpy as np
 from mplm_bench.backends.base import Tokenizer
 from mplm_bench.paradigms import PARADIGMS
 from mplm_bench.policies.oracle import OraclePolicy
+from mplm_bench.runtime import protocol
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import Thread
 from mplm_bench.tasks.sudoku import SudokuTask
@@ -34,7 +35,7 @@ class Transcript:
         return int((edges == 1).sum())
 
 
-_WORD = re.compile(r"@?[A-Za-z]+")
+_HEAD_WORD = re.compile(re.escape(protocol.ACTION_MARK) + "?[A-Za-z]+")  # a verb or a state word
 
 
 def step_kind(role: str, text: str, first: bool) -> str:
@@ -44,7 +45,7 @@ def step_kind(role: str, text: str, first: bool) -> str:
     heads: list[str] = []
     for line in text.splitlines():
         word = line.split(" ", 1)[0]
-        head = word if _WORD.fullmatch(word) else "fact"
+        head = word if _HEAD_WORD.fullmatch(word) else "fact"
         if line and (not heads or heads[-1] != head):
             heads.append(head)
     return f"{role}, {'first' if first else 'later'}: {' '.join(heads)}"

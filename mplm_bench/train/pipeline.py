@@ -98,10 +98,10 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens,
                          lr=options.lr, device=device)
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
-    if options.init is not None and not (options.resume and options.checkpoint.exists()):
-        start_from(trainer, options.init)
     if options.resume and options.checkpoint.exists():
-        trainer.load(options.checkpoint)
+        trainer.load(options.checkpoint)  # the checkpoint already holds what --init gave
+    elif options.init is not None:
+        start_from(trainer, options.init)
     on_phase(f"training from step {trainer.step}")
     deadline = started + options.time_limit if options.time_limit else None
     if not trainer.run(on_step, deadline, options.checkpoint):
