@@ -50,22 +50,32 @@ def test_thread_layouts(tokenizer):
     assert mplm.accounting.kv_copied_tokens == 0
 
 
-def test_a_cell_prompt_holds_only_its_peers_givens_by_unit():
+def test_mplm_prompts_hold_what_the_givens_leave():
+    """A cell's prompt holds its candidates and blank peers; a unit-digit thread's, the
+    unit's blank cells the givens leave its digit; a digit given in a unit has no thread."""
     puzzle = TASK.instances(9, 1, seed=7)[0]
     setup = TASK.setup(puzzle, MPLM)
     names = {grid.cell_name(9, i): i for i in range(81)}
     members = dict(grid.units(9))
+    unit_threads = set()
     for spec in setup.specs:
-        if spec.role != "cell":
+        if spec.role == "cell":
+            index = names[spec.name]
+            listed = re.search(r"\nleft (.*)", spec.prompt).group(1).split()
+            assert [int(d) for d in listed] == sorted(grid.candidates(9, puzzle.cells, index))
+            announce = re.search(r"peers: @send (\S*) ", spec.prompt).group(1).split(",")
+            blank = announce[:-3]  # then the row's, column's and box's threads of v
+            assert blank == [grid.cell_name(9, p) for p in sorted(grid.peers(9, index))
+                             if not puzzle.cells[p]]
             continue
-        index = names[spec.name]
-        listed = {unit: sorted(int(d) for d in digits.split() if d != "none")
-                  for unit, digits in re.findall(r"([rcb]\d+) has ([\d ]+|none)", spec.prompt)}
-        assert listed == {unit: sorted(puzzle.cells[i] for i in members[unit] if puzzle.cells[i])
-                          for unit in grid.cell_units(9, index)}
-        blank = re.search(r"Blank peers: (.*)", spec.prompt).group(1).split()
-        assert blank == [grid.cell_name(9, p) for p in sorted(grid.peers(9, index))
-                         if not puzzle.cells[p]]
+        unit, digit = spec.name.split("#")
+        unit_threads.add((unit, int(digit)))
+        opened = re.search(r"\nopen (.*)", spec.prompt).group(1).split()
+        assert opened == [grid.cell_name(9, i) for i in members[unit] if puzzle.cells[i] == 0
+                          and int(digit) in grid.candidates(9, puzzle.cells, i)]
+        assert opened  # the solution's cell for the digit is always among them
+    assert unit_threads == {(unit, d) for unit, cells in members.items() for d in range(1, 10)
+                            if d not in {puzzle.cells[i] for i in cells}}
 
 
 def test_a_wrong_answer_is_wrong(tokenizer):

@@ -4,9 +4,12 @@ Thread layouts (DESIGN.md):
 - CoT: one thread `main` with the whole board writes deductions and answers the grid.
 - FJ: a root `main` with the board forks a child per open unit each round and joins
   their findings, until the grid is full.
-- MPLM: a thread per blank cell (`r3c4`) whose prompt holds only its peers' givens, and a
-  thread per (unit, missing digit) (`b2#7`) that tracks which cells of its unit can still
-  take the digit. Every context stays O(n).
+- MPLM: a thread per blank cell (`r3c4`) whose prompt holds its candidates (what its peers'
+  givens leave) and its blank peers, and a thread per (unit, missing digit) (`b2#7`) that
+  tracks which cells of its unit can still take the digit, starting from the cells where the
+  givens allow it. Every context stays O(n). What follows from the givens alone is worked out
+  at set-up, so every step a thread writes is a look-up a small trained model can learn:
+  drop a peer's digit, tell the dropped digit's three unit threads, copy the blank peers.
 """
 from __future__ import annotations
 
@@ -52,12 +55,9 @@ def fork_join_prompt(puzzle: grid.Puzzle) -> str:
             + f"@answer <{_grid_form(puzzle.size)}>\n")
 
 
-def unit_givens(puzzle: grid.Puzzle, index: int) -> dict[str, list[int]]:
-    """The given digits of each unit of a blank cell (its peers' givens, by unit)."""
-    n, cells = puzzle.size, puzzle.cells
-    members = dict(grid.units(n))
-    return {unit: sorted(cells[i] for i in members[unit] if cells[i])
-            for unit in grid.cell_units(n, index)}
+def cell_candidates(puzzle: grid.Puzzle, index: int) -> list[int]:
+    """The digits a blank cell's peers' givens leave it."""
+    return sorted(grid.candidates(puzzle.size, puzzle.cells, index))
 
 
 def blank_peers(puzzle: grid.Puzzle, index: int) -> list[str]:
@@ -66,27 +66,45 @@ def blank_peers(puzzle: grid.Puzzle, index: int) -> list[str]:
 
 
 def cell_prompt(puzzle: grid.Puzzle, index: int) -> str:
+    """Who the cell is, its rules with its own names filled in (the announce with its blank
+    peers, as it will write it), and its candidates as its first `left` line: a trained
+    model's steps copy from lines written as it writes them."""
     n = puzzle.size
     name = grid.cell_name(n, index)
     row, col, box = grid.cell_units(n, index)
-    givens = "; ".join(f"{unit} has {' '.join(map(str, digits)) or 'none'}"
-                       for unit, digits in unit_givens(puzzle, index).items())
+    peers = "".join(f"{peer}," for peer in blank_peers(puzzle, index))
     return (f"Sudoku {n}x{n}, boxes {'x'.join(map(str, grid.box_shape(n)))}. "
             f"You are cell {name} in {row}, {col}, {box}.\n"
-            f"Givens: {givens}.\n"
-            f"Blank peers: {' '.join(blank_peers(puzzle, index)) or 'none'}\n"
-            "Write your candidates, left <digits>, and the digits to tell, out <digits>: "
-            f"@send {row}#d,{col}#d,{box}#d {name}!d for each (only units without d). "
-            f"Then @recv. A peer's X=v rules v out; a unit thread's {name}=v leaves only v. "
-            f"When out is told and only v is left: @send <blank peers>,{row}#v,{col}#v,{box}#v "
-            f"{name}=v, then @answer v.\n")
+            f"A peer's X=v drops v; {name}=v keeps only v. When news drop digits: left "
+            f"<digits>, then @send {row}#d,{col}#d,{box}#d,... {name}!d ... for each dropped "
+            "d. Else @recv. When only v is left, tell your blank peers: "
+            f"@send {peers}{row}#v,{col}#v,{box}#v {name}=v, then @answer v.\n"
+            f"left {oracle.digit_list(cell_candidates(puzzle, index))}\n")
 
 
 def unit_digit_prompt(n: int, unit: str, digit: int, open_cells: list[str]) -> str:
+    """Who the thread is, its rules with its digit filled in, and the cells open to its
+    digit as its first `open` line."""
     return (f"Sudoku {n}x{n}. You are {unit}#{digit}: where digit {digit} goes in unit {unit}.\n"
-            f"Open cells: {' '.join(open_cells)}\n"
-            f"@exit on X={digit}. On X!{digit} or X=v write the cells still open: open <cells>. "
-            f"When one open cell X is left: @send X X={digit}, then @exit. Otherwise @recv.\n")
+            f"@exit on X={digit}. On other news about an open cell X: open <cells still "
+            f"open>. When one open cell X is left: @send X X={digit}, then @exit. Else @recv.\n"
+            f"open {' '.join(open_cells)}\n")
+
+
+def unit_digit_threads(puzzle: grid.Puzzle) -> list[tuple[str, int, list[str]]]:
+    """(unit, digit, open cells) for each digit missing from a unit: the unit's blank cells
+    whose peers' givens leave them that digit, in grid order."""
+    n, cells = puzzle.size, puzzle.cells
+    threads = []
+    for unit, members in grid.units(n):
+        blanks = [i for i in members if cells[i] == 0]
+        present = {cells[i] for i in members}
+        options = {i: grid.candidates(n, cells, i) for i in blanks}
+        for digit in range(1, n + 1):
+            if blanks and digit not in present:
+                threads.append((unit, digit, [grid.cell_name(n, i) for i in blanks
+                                              if digit in options[i]]))
+    return threads
 
 
 class SudokuTask:
@@ -133,20 +151,14 @@ class SudokuTask:
         n, cells = puzzle.size, puzzle.cells
         blanks = [i for i in range(n * n) if cells[i] == 0]
         specs = [ThreadSpec(grid.cell_name(n, i), "cell", cell_prompt(puzzle, i)) for i in blanks]
-        unit_threads = []  # (unit, digit, open cell names)
-        for unit, members in grid.units(n):
-            open_cells = [grid.cell_name(n, i) for i in members if cells[i] == 0]
-            present = {cells[i] for i in members}
-            for digit in range(1, n + 1):
-                if open_cells and digit not in present:
-                    unit_threads.append((unit, digit, open_cells))
+        unit_threads = unit_digit_threads(puzzle)
         specs += [ThreadSpec(f"{u}#{d}", "unit-digit", unit_digit_prompt(n, u, d, o))
                   for u, d, o in unit_threads]
 
         def programs() -> dict:
             found = {grid.cell_name(n, i): oracle.CellProgram(
-                n, grid.cell_name(n, i), unit_givens(puzzle, i), blank_peers(puzzle, i))
-                for i in blanks}
+                grid.cell_name(n, i), grid.cell_units(n, i), cell_candidates(puzzle, i),
+                blank_peers(puzzle, i)) for i in blanks}
             found.update({f"{u}#{d}": oracle.UnitDigitProgram(d, list(o)) for u, d, o in unit_threads})
             return found
 

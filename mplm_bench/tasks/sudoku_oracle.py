@@ -119,25 +119,19 @@ def digit_list(digits) -> str:
 
 @dataclass
 class CellProgram(NoFork):
-    """One blank cell. Each step is local to its last lines: a `left` line (candidates) and
-    an `out` line (rule-outs not yet told) whenever news change them; then it tells the
-    next digit of `out` to its units' digit threads, and once `out` is told and one digit
-    is left, announces it to every blank peer and that digit's unit threads."""
+    """One blank cell, starting from its candidates (its prompt's `left` line). Each step is
+    local to its last lines: whenever news drop digits it writes a new `left` line and tells
+    the dropped digits, in one send, to its three unit threads of each; once one digit is
+    left, it announces it to every blank peer and that digit's unit threads."""
 
-    n: int
     name: str
-    givens: dict[str, list[int]]  # unit -> given digits (row, column, box)
+    units: tuple[str, str, str]  # row, column, box
+    left: list[int]  # candidates
     blank_peers: list[str]  # in grid order
-    left: list[int] = field(default_factory=list)
-    out: list[int] = field(default_factory=list)  # ruled out, not yet told
-    started: bool = False
     announced: bool = False
 
-    def _state(self) -> str:
-        return f"left {digit_list(self.left)}\nout {digit_list(self.out)}\n"
-
-    def _hear(self, news: list[Message]) -> bool:
-        """Apply news; True when the candidates changed."""
+    def _hear(self, news: list[Message]) -> list[int]:
+        """Apply news; the digits they drop."""
         left = set(self.left)
         for message in news:
             for cell, sign, digit in parse_facts(message.payload):
@@ -147,39 +141,30 @@ class CellProgram(NoFork):
                     left &= {digit}  # a unit-digit thread names this cell's digit
                 elif cell in self.blank_peers:
                     left.discard(digit)
-        removed = set(self.left) - left
-        self.left, self.out = sorted(left), sorted(set(self.out) | removed)
-        return bool(removed)
+        dropped = sorted(set(self.left) - left)
+        self.left = sorted(left)
+        return dropped
 
-    def _tell(self) -> str:
-        digit = self.out.pop(0)
-        units = tuple(f"{u}#{digit}" for u, given in self.givens.items() if digit not in given)
-        return act("send", f"{self.name}!{digit}", units)
+    def _tell(self, dropped: list[int]) -> str:
+        # a candidate is given in none of the cell's units, so all three threads exist
+        targets = tuple(f"{u}#{d}" for d in dropped for u in self.units)
+        return act("send", " ".join(f"{self.name}!{d}" for d in dropped), targets)
 
     def _announce(self) -> str:
         self.announced = True
         value = self.left[0]
-        targets = tuple(self.blank_peers) + tuple(f"{u}#{value}" for u in self.givens)
+        targets = tuple(self.blank_peers) + tuple(f"{u}#{value}" for u in self.units)
         return act("send", f"{self.name}={value}", targets)
 
     def next_segment(self, news: list[Message]) -> str:
         if self.announced:
             return act("answer", str(self.left[0]))
-        state = ""
-        if not self.started:
-            self.started = True
-            ruled = set().union(*map(set, self.givens.values()))
-            self.left = sorted(set(range(1, self.n + 1)) - ruled)
-            # a digit given in all three units has no digit thread left to tell
-            self.out = sorted(d for d in ruled if any(d not in g for g in self.givens.values()))
-            state = self._state()
-        elif self._hear(news):
-            state = self._state()
-        if self.out:
-            return state + self._tell()
+        dropped = self._hear(news)
+        if dropped:
+            return f"left {digit_list(self.left)}\n" + self._tell(dropped)
         if len(self.left) == 1:
-            return state + self._announce()
-        return state + act("recv")
+            return self._announce()
+        return act("recv")
 
 
 @dataclass
