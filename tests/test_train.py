@@ -101,8 +101,8 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
 
 
 def test_a_step_kind_names_the_role_the_first_step_and_each_line_head():
-    first = "left 3 4\nout 1 2\n@send c1#1,b1#1 r1c1!1\n@send c1#2,b1#2 r1c1!2\n@recv\n"
-    assert step_kind("cell", first, True) == "cell, first: left out @send @recv"
+    later = "left 3\n@send r1#1,c1#1,b1#1,r1#4,c1#4,b1#4 r1c1!1 r1c1!4\n@recv\n"
+    assert step_kind("cell", later, False) == "cell, later: left @send @recv"
     assert step_kind("unit-digit", "open r4c4\n@send r4c4 r4c4=2\n", False) == \
         "unit-digit, later: open @send"
     assert step_kind("main", "r1c1=4\nr2c3=1\n@answer 4132\n", True) == "main, first: fact @answer"
