@@ -7,7 +7,7 @@ is made) and the lines inserted since its last segment (`news`). Payloads:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.protocol import Action
