@@ -71,14 +71,14 @@ def cell_prompt(puzzle: grid.Puzzle, index: int) -> str:
     model's steps copy from lines written as it writes them."""
     n = puzzle.size
     name = grid.cell_name(n, index)
-    row, col, box = grid.cell_units(n, index)
-    peers = "".join(f"{peer}," for peer in blank_peers(puzzle, index))
+    units = row, col, box = grid.cell_units(n, index)
+    announce_line = oracle.announce(name, units, blank_peers(puzzle, index), "v")
     return (f"Sudoku {n}x{n}, boxes {'x'.join(map(str, grid.box_shape(n)))}. "
             f"You are cell {name} in {row}, {col}, {box}.\n"
             f"A peer's X=v drops v; {name}=v keeps only v. When news drop digits: left "
             f"<digits>, then @send {row}#d,{col}#d,{box}#d,... {name}!d ... for each dropped "
             "d. Else @recv. When only v is left, tell your blank peers: "
-            f"@send {peers}{row}#v,{col}#v,{box}#v {name}=v, then @answer v.\n"
+            f"{announce_line.rstrip()}, then @answer v.\n"
             f"left {oracle.digit_list(cell_candidates(puzzle, index))}\n")
 
 

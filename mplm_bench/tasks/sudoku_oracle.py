@@ -117,6 +117,13 @@ def digit_list(digits) -> str:
     return " ".join(map(str, sorted(digits)))
 
 
+def announce(name: str, units: tuple[str, ...], blank_peers: list[str], value: str) -> str:
+    """A cell's announce line: its value to every blank peer and to that value's threads of
+    its row, column and box (the cell prompt spells it with value 'v')."""
+    targets = tuple(blank_peers) + tuple(f"{u}#{value}" for u in units)
+    return act("send", f"{name}={value}", targets)
+
+
 @dataclass
 class CellProgram(NoFork):
     """One blank cell, starting from its candidates (its prompt's `left` line). Each step is
@@ -152,9 +159,7 @@ class CellProgram(NoFork):
 
     def _announce(self) -> str:
         self.announced = True
-        value = self.left[0]
-        targets = tuple(self.blank_peers) + tuple(f"{u}#{value}" for u in self.units)
-        return act("send", f"{self.name}={value}", targets)
+        return announce(self.name, self.units, self.blank_peers, str(self.left[0]))
 
     def next_segment(self, news: list[Message]) -> str:
         if self.announced:
