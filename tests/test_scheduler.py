@@ -6,8 +6,10 @@ from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus, ThreadSpec
 
 
-def run(programs, verbs=MPLM.verbs, budgets=Budgets(), prompts=None, complete=lambda a: False):
-    specs = [ThreadSpec(name, "t", (prompts or {}).get(name, f"P{name}\n")) for name in programs]
+def run(programs, verbs=MPLM.verbs, budgets=Budgets(), prompts=None, complete=lambda a: False,
+        groups=None):
+    specs = [ThreadSpec(name, "t", (prompts or {}).get(name, f"P{name}\n"),
+                        groups=(groups or {}).get(name, ())) for name in programs]
     scheduler = Scheduler(specs, verbs, scripted_policy(programs), budgets, answer_complete=complete)
     return scheduler.run()
 
@@ -35,6 +37,21 @@ def test_messages_are_delivered_in_send_order():
     assert text.index("<< a: one\n") < text.index("<< b: two\n")
     assert c.answer == "1"  # each recv woke on one message: the third segment saw none new
     assert outcome.status is None and outcome.accounting.messages == 2
+    assert_accounting_invariant(outcome)
+
+
+def test_a_send_to_groups_reaches_each_other_member_once():
+    def count_news(news):
+        return f"@answer {' '.join(m.payload for m in news) or '-'}\n"
+    outcome = run({
+        "a": ScriptedProgram(["@send g,h hi\n", count_news]),
+        "b": ScriptedProgram(["@recv\n", count_news]),  # in g and h: one copy
+        "c": ScriptedProgram(["@recv\n", count_news]),  # in h only
+        "d": ScriptedProgram(["x" * 20 + "\n@poll\n", count_news]),  # in no group
+    }, groups={"a": ("g",), "b": ("g", "h"), "c": ("h",)})
+    answers = {t.name: t.answer for t in outcome.threads}
+    assert answers == {"a": "-", "b": "hi", "c": "hi", "d": "-"}  # not back to the sender
+    assert outcome.accounting.messages == 2
     assert_accounting_invariant(outcome)
 
 

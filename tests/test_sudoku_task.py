@@ -51,8 +51,9 @@ def test_thread_layouts(tokenizer):
 
 
 def test_mplm_prompts_hold_what_the_givens_leave():
-    """A cell's prompt holds its candidates and blank peers; a unit-digit thread's, the
-    unit's blank cells the givens leave its digit; a digit given in a unit has no thread."""
+    """A cell's prompt holds its candidates and its announce to its units (the groups it is
+    in); a unit-digit thread's, the unit's blank cells the givens leave its digit; a digit
+    given in a unit has no thread."""
     puzzle = TASK.instances(9, 1, seed=7)[0]
     setup = TASK.setup(puzzle, MPLM)
     names = {grid.cell_name(9, i): i for i in range(81)}
@@ -63,10 +64,9 @@ def test_mplm_prompts_hold_what_the_givens_leave():
             index = names[spec.name]
             listed = re.search(r"\nleft (.*)", spec.prompt).group(1).split()
             assert [int(d) for d in listed] == sorted(grid.candidates(9, puzzle.cells, index))
-            announce = re.search(r"peers: @send (\S*) ", spec.prompt).group(1).split(",")
-            blank = announce[:-3]  # then the row's, column's and box's threads of v
-            assert blank == [grid.cell_name(9, p) for p in sorted(grid.peers(9, index))
-                             if not puzzle.cells[p]]
+            row, col, box = grid.cell_units(9, index)
+            assert spec.groups == (row, col, box)
+            assert f"cells: @send {row},{col},{box},{row}#v,{col}#v,{box}#v {spec.name}=v," in spec.prompt
             continue
         unit, digit = spec.name.split("#")
         unit_threads.add((unit, int(digit)))

@@ -7,7 +7,9 @@ action line, which ends the segment:
     @fork <task> | <task> ...  FJ: one child per task, each a KV copy of this context
     @join                      FJ: wait until every child returned; results are inserted
     @return <payload>          FJ child: hand the result to the parent and finish
-    @send <to>[,<to>...] <payload>   MPLM: message one or several threads by name
+    @send <to>[,<to>...] <payload>   MPLM: message one or several threads by name; a
+                               name may be a group the task defines (every member but
+                               the sender receives it once)
     @recv                      MPLM: wait for a message (delivered ones are inserted)
     @poll                      MPLM: go on without waiting; messages that arrived meanwhile
                                are inserted now (a long search stays preemptible)

@@ -59,6 +59,7 @@ class Scheduler:
         self.tick = 0
         self.threads: list[Thread] = []
         self.by_name: dict[str, Thread] = {}
+        self.groups: dict[str, list[Thread]] = {}  # group name -> members, in creation order
         self.answers: dict[str, str] = {}
         self.runnable: dict[int, Thread] = {}  # by id, in creation order within a step
         self.live_kv = 0  # tokens in live threads' committed contexts (pending excluded)
@@ -79,6 +80,8 @@ class Scheduler:
         self.acc.prefill_tokens += len(prompt)
         self.live_kv += len(prompt)
         self._touched[thread.id] = thread
+        for group in spec.groups:
+            self.groups.setdefault(group, []).append(thread)
         self._record(thread, "spawn", role=spec.role, parent=None, tokens=len(prompt))
         return thread
 
@@ -285,16 +288,27 @@ class Scheduler:
 
     def _do_send(self, thread: Thread, action: Action) -> None:
         self._record(thread, "send", to=list(action.targets), payload=action.payload)
-        for name in action.targets:
-            target = self.by_name.get(name)
-            if target is None:
-                raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {thread.name}: no thread named {name!r}")
+        for target in self._recipients(thread, action.targets):
             if not target.live:
                 self.acc.dropped_messages += 1
                 continue
             target.mailbox.append(Message(thread.name, action.payload, self.tick))
             if target.state is ThreadState.RECV:
                 self._set_state(target, ThreadState.RUNNABLE)
+
+    def _recipients(self, sender: Thread, names: tuple[str, ...]) -> list[Thread]:
+        """Threads named, and members of groups named (not the sender), each once."""
+        found: dict[int, Thread] = {}
+        for name in names:
+            if name in self.by_name:
+                members = [self.by_name[name]]
+            elif name in self.groups:
+                members = [t for t in self.groups[name] if t is not sender]
+            else:
+                raise _Stop(RunStatus.PROTOCOL_ERROR, f"thread {sender.name}: no thread named {name!r}")
+            for member in members:
+                found.setdefault(member.id, member)
+        return list(found.values())
 
     def _do_recv(self, thread: Thread, action: Action) -> None:
         if not thread.mailbox:

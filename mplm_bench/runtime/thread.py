@@ -42,6 +42,9 @@ class ThreadSpec:
     # the prompt holds control-token text from a chat template ("<|im_start|>"): tokenize
     # it as those tokens, as the model was trained
     special_tokens: bool = False
+    # groups the thread belongs to: a send to a group's name reaches every member but the
+    # sender (Sudoku: a cell is in its row, column and box)
+    groups: tuple[str, ...] = ()
 
 
 @dataclass

@@ -4,12 +4,13 @@ Thread layouts (DESIGN.md):
 - CoT: one thread `main` with the whole board writes deductions and answers the grid.
 - FJ: a root `main` with the board forks a child per open unit each round and joins
   their findings, until the grid is full.
-- MPLM: a thread per blank cell (`r3c4`) whose prompt holds its candidates (what its peers'
-  givens leave) and its blank peers, and a thread per (unit, missing digit) (`b2#7`) that
-  tracks which cells of its unit can still take the digit, starting from the cells where the
+- MPLM: a thread per blank cell (`r3c4`), a member of the groups of its row, column and
+  box (`r3`, `c4`, `b2`: a send to one reaches the unit's blank cells), whose prompt holds
+  its candidates (what its peers' givens leave), and a thread per (unit, missing digit)
+  (`b2#7`) that tracks which cells of its unit can still take the digit, starting from the cells where the
   givens allow it. Every context stays O(n). What follows from the givens alone is worked out
   at set-up, so every step a thread writes is a look-up a small trained model can learn:
-  drop a peer's digit, tell the dropped digit's three unit threads, copy the blank peers.
+  drop a peer's digit, tell the dropped digit's three unit threads, announce to the units.
 """
 from __future__ import annotations
 
@@ -60,24 +61,19 @@ def cell_candidates(puzzle: grid.Puzzle, index: int) -> list[int]:
     return sorted(grid.candidates(puzzle.size, puzzle.cells, index))
 
 
-def blank_peers(puzzle: grid.Puzzle, index: int) -> list[str]:
-    n = puzzle.size
-    return [grid.cell_name(n, i) for i in sorted(grid.peers(n, index)) if not puzzle.cells[i]]
-
-
 def cell_prompt(puzzle: grid.Puzzle, index: int) -> str:
-    """Who the cell is, its rules with its own names filled in (the announce with its blank
-    peers, as it will write it), and its candidates as its first `left` line: a trained
-    model's steps copy from lines written as it writes them."""
+    """Who the cell is, its rules with its own names filled in (the announce as it will
+    write it), and its candidates as its first `left` line: a trained model's steps copy
+    from lines written as it writes them."""
     n = puzzle.size
     name = grid.cell_name(n, index)
     units = row, col, box = grid.cell_units(n, index)
-    announce_line = oracle.announce(name, units, blank_peers(puzzle, index), "v")
+    announce_line = oracle.announce(name, units, "v")
     return (f"Sudoku {n}x{n}, boxes {'x'.join(map(str, grid.box_shape(n)))}. "
             f"You are cell {name} in {row}, {col}, {box}.\n"
             f"A peer's X=v drops v; {name}=v keeps only v. When news drop digits: left "
             f"<digits>, then @send {row}#d,{col}#d,{box}#d,... {name}!d ... for each dropped "
-            "d. Else @recv. When only v is left, tell your blank peers: "
+            "d. Else @recv. When only v is left, tell your units' blank cells: "
             f"{announce_line.rstrip()}, then @answer v.\n"
             f"left {oracle.digit_list(cell_candidates(puzzle, index))}\n")
 
@@ -150,15 +146,16 @@ class SudokuTask:
     def _mplm(self, puzzle: grid.Puzzle) -> RunSetup:
         n, cells = puzzle.size, puzzle.cells
         blanks = [i for i in range(n * n) if cells[i] == 0]
-        specs = [ThreadSpec(grid.cell_name(n, i), "cell", cell_prompt(puzzle, i)) for i in blanks]
+        specs = [ThreadSpec(grid.cell_name(n, i), "cell", cell_prompt(puzzle, i),
+                            groups=grid.cell_units(n, i)) for i in blanks]
         unit_threads = unit_digit_threads(puzzle)
         specs += [ThreadSpec(f"{u}#{d}", "unit-digit", unit_digit_prompt(n, u, d, o))
                   for u, d, o in unit_threads]
 
         def programs() -> dict:
             found = {grid.cell_name(n, i): oracle.CellProgram(
-                grid.cell_name(n, i), grid.cell_units(n, i), cell_candidates(puzzle, i),
-                blank_peers(puzzle, i)) for i in blanks}
+                grid.cell_name(n, i), grid.cell_units(n, i), cell_candidates(puzzle, i))
+                for i in blanks}
             found.update({f"{u}#{d}": oracle.UnitDigitProgram(d, list(o)) for u, d, o in unit_threads})
             return found
 

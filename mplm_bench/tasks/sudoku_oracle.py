@@ -117,11 +117,10 @@ def digit_list(digits) -> str:
     return " ".join(map(str, sorted(digits)))
 
 
-def announce(name: str, units: tuple[str, ...], blank_peers: list[str], value: str) -> str:
-    """A cell's announce line: its value to every blank peer and to that value's threads of
-    its row, column and box (the cell prompt spells it with value 'v')."""
-    targets = tuple(blank_peers) + tuple(f"{u}#{value}" for u in units)
-    return act("send", f"{name}={value}", targets)
+def announce(name: str, units: tuple[str, ...], value: str) -> str:
+    """A cell's announce line: its value to its row, column and box (groups: every blank
+    cell of the unit) and to that value's threads of them (the prompt spells it with 'v')."""
+    return act("send", f"{name}={value}", tuple(units) + tuple(f"{u}#{value}" for u in units))
 
 
 @dataclass
@@ -129,16 +128,16 @@ class CellProgram(NoFork):
     """One blank cell, starting from its candidates (its prompt's `left` line). Each step is
     local to its last lines: whenever news drop digits it writes a new `left` line and tells
     the dropped digits, in one send, to its three unit threads of each; once one digit is
-    left, it announces it to every blank peer and that digit's unit threads."""
+    left, it announces it to its units and that digit's unit threads."""
 
     name: str
     units: tuple[str, str, str]  # row, column, box
     left: list[int]  # candidates
-    blank_peers: list[str]  # in grid order
     announced: bool = False
 
     def _hear(self, news: list[Message]) -> list[int]:
-        """Apply news; the digits they drop."""
+        """Apply news (only peers and this cell's unit threads write to a cell); the digits
+        they drop."""
         left = set(self.left)
         for message in news:
             for cell, sign, digit in parse_facts(message.payload):
@@ -146,7 +145,7 @@ class CellProgram(NoFork):
                     continue
                 if cell == self.name:
                     left &= {digit}  # a unit-digit thread names this cell's digit
-                elif cell in self.blank_peers:
+                else:
                     left.discard(digit)
         dropped = sorted(set(self.left) - left)
         self.left = sorted(left)
@@ -159,7 +158,7 @@ class CellProgram(NoFork):
 
     def _announce(self) -> str:
         self.announced = True
-        return announce(self.name, self.units, self.blank_peers, str(self.left[0]))
+        return announce(self.name, self.units, str(self.left[0]))
 
     def next_segment(self, news: list[Message]) -> str:
         if self.announced:

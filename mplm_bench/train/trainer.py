@@ -105,7 +105,7 @@ def step_accuracy(model: TinyLlama, items: Sequence[Transcript], batch_tokens: i
     lengths = [len(item.tokens) for item in items]
     for batch in make_batches(lengths, batch_tokens):
         group = [items[i] for i in batch]
-        inputs, targets, weights = collate(group)
+        inputs, targets, _ = collate(group)  # every step token counts alike here
         hits = (forward(model, inputs).argmax(-1).cpu() == targets).numpy()
         for row, item in enumerate(group):
             for index, (start, end) in enumerate(_spans(item.mask)):
