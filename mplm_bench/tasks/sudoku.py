@@ -7,10 +7,11 @@ Thread layouts (DESIGN.md):
 - MPLM: a thread per blank cell (`r3c4`), a member of the groups of its row, column and
   box (`r3`, `c4`, `b2`: a send to one reaches the unit's blank cells), whose prompt holds
   its candidates (what its peers' givens leave), and a thread per (unit, missing digit)
-  (`b2#7`) that tracks which cells of its unit can still take the digit, starting from the cells where the
-  givens allow it. Every context stays O(n). What follows from the givens alone is worked out
-  at set-up, so every step a thread writes is a look-up a small trained model can learn:
-  drop a peer's digit, tell the dropped digit's three unit threads, announce to the units.
+  (`b2#7`) that tracks which cells of its unit can still take the digit, starting from the
+  cells where the givens allow it. Every context stays O(n). What follows from the givens
+  alone is worked out at set-up, so every step a thread writes is a look-up a small trained
+  model can learn: drop a peer's digit, tell the dropped digit's three unit threads,
+  announce to the units.
 """
 from __future__ import annotations
 
