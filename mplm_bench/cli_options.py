@@ -51,6 +51,10 @@ _OPTIONS: dict[str, tuple[object, object]] = {
     "kv_unified": (Optional[bool], typer.Option(None, "--kv-unified/--kv-split",
                                                 help="one KV buffer for all threads, or a stream "
                                                      "per thread [default: the model's, unified]")),
+    "share_prefixes": (Optional[bool], typer.Option(None, "--share-prefixes/--no-share-prefixes",
+                                                    help="decode a prompt prefix that new threads "
+                                                         "share once and fork it into each "
+                                                         "[default: share]")),
     "threads": (int, typer.Option(0, help="CPU threads for llama.cpp [0: all cores]")),
     "n_gpu_layers": (int, typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)")),
     "main_gpu": (int, typer.Option(0, help="GPU index for the model")),
@@ -94,6 +98,7 @@ class RunOptions:
     ctx: int
     seq_max: int
     kv_unified: Optional[bool]
+    share_prefixes: Optional[bool]
     threads: int
     n_gpu_layers: int
     main_gpu: int
@@ -121,8 +126,9 @@ class RunOptions:
             tolerant=tolerant_default if self.tolerant is None else self.tolerant,
             task_options=task_options,
             backend=_user_set(n_ctx=self.ctx, n_seq_max=self.seq_max, kv_unified=self.kv_unified,
-                              n_threads=self.threads, n_gpu_layers=self.n_gpu_layers,
-                              main_gpu=self.main_gpu, flash_attn=self.flash_attn),
+                              share_prefixes=self.share_prefixes, n_threads=self.threads,
+                              n_gpu_layers=self.n_gpu_layers, main_gpu=self.main_gpu,
+                              flash_attn=self.flash_attn),
             # checked (one line, exit 2) when the run is prepared
             server=ServerOptions(self.backend, self.base_url, self.api_key_env, self.concurrency,
                                  self.request_timeout, tokenizer=self.tokenizer))

@@ -104,9 +104,32 @@ def test_parking_matches_unparked(model_path, prompts):
     assert parked_out == plain_out
 
 
+def test_new_threads_fork_a_shared_prompt_prefix(model_path, prompts, tok):
+    """Three prompts that begin with the same 45 tokens: the second makes them a prefix
+    sequence, and the second and third fork it. That is what a caller gets by decoding the
+    prefix alone and forking it by hand (the same llama_decode calls, so the same tokens:
+    a different batch layout may move Q4 logits by ~0.5), and the prefix is decoded once
+    instead of three times."""
+    head = prompts[2] * 3
+    tails = [tok.encode(text) for text in TEXTS]
+    with LlamaCppBackend(exact(model_path), GREEDY) as shared:
+        got = generate(shared, {i: head + tail for i, tail in enumerate(tails)}, 8)
+        stats = shared.stats()
+    with LlamaCppBackend(exact(model_path, share_prefixes=False), GREEDY) as by_hand:
+        by_hand.step({9: head})
+        by_hand.fork(9, 1)
+        by_hand.fork(9, 2)
+        want = generate(by_hand, {0: head + tails[0], 1: tails[1], 2: tails[2]}, 8)
+        plain = by_hand.stats()
+    assert len(head) == 45 and got == want
+    assert stats["prefix_tokens_shared"] == 2 * len(head) and plain["prefix_tokens_shared"] == 0
+    assert stats["tokens_decoded"] == plain["tokens_decoded"]
+    assert stats["tokens_decoded"] == sum(map(len, tails)) + 2 * len(head) + 3 * 7
+
+
 def test_kv_full_parks_then_errors(model_path, prompts):
     # 256 cells: two ~100-token threads fit, a third forces parking by KV size
-    cfg = exact(model_path, n_ctx=256, n_seq_max=4, n_batch=256)
+    cfg = exact(model_path, n_ctx=256, n_seq_max=4, n_batch=256, share_prefixes=False)
     with LlamaCppBackend(cfg, GREEDY) as b:
         long = prompts[2] * 8  # ~100 tokens each: the third does not fit beside two
         for t in range(3):

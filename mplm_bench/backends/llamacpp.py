@@ -4,13 +4,18 @@ One llama_context with a unified KV cache holds up to n_seq_max sequences ("slot
 Threads (arbitrary ints) map to slots; when slots or KV cells run out, the least
 recently used thread not being fed is parked (its KV saved to host bytes) and is
 restored on demand. Forks share KV cells (llama_memory_seq_cp), so no prefill.
+
+Prompt prefixes are shared the same way: when two new threads' first feeds begin with the
+same tokens (an MPLM task's rules, a chat template's system turn), that prefix is decoded
+once into a sequence of its own, and every later thread whose prompt starts with it
+begins as a fork of that sequence. Thread ids are >= 0; prefix sequences take negative ids.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import llama_cpp
@@ -21,6 +26,9 @@ from mplm_bench.backends.llamacpp_load import load_model, load_tokenizer
 
 _KV_MARGIN = 16  # cells (tokens) kept free when budgeting a step, for cache padding slack
 _MAX_SLOTS = 256
+_SHARED_MIN = 32  # tokens: a shorter common prompt prefix is not worth a sequence of its own
+_PREFIXES = 8  # prompt prefixes held at once (least recently used dropped first)
+_RECENT = 8  # first feeds kept to find a common prefix in
 
 
 # --- KV cell accounting -------------------------------------------------------------
@@ -81,7 +89,10 @@ class LlamaCppBackend:
         self._lru: OrderedDict[int, None] = OrderedDict()  # resident threads, oldest first
         self._free_slots = list(range(self.n_slots - 1, -1, -1))  # pop() gives slot 0 first
         self._cells = 0  # KV cells in use (shared runs counted once)
-        self._stats = dict(decode_calls=0, parked=0, restored=0, tokens_decoded=0)
+        self._stats = dict(decode_calls=0, parked=0, restored=0, tokens_decoded=0,
+                           prefix_tokens_shared=0)
+        self._prefixes: OrderedDict[int, tuple[int, ...]] = OrderedDict()  # seq -> tokens
+        self._recent: deque[np.ndarray] = deque(maxlen=_RECENT)  # first feeds no prefix matched
         self.tokenizer = load_tokenizer(str(config.model_path))
         self._model = load_model(config.model_path, False, config.n_gpu_layers, config.main_gpu)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
@@ -116,29 +127,11 @@ class LlamaCppBackend:
         if any(len(toks) == 0 for toks in feeds.values()):
             raise ValueError("every feed must hold at least one token")
         self._check_open()
-        protect = set(feeds)
-        for thread in feeds:
-            self._make_resident(thread, protect)
-        self._reserve_cells(sum(len(toks) for toks in feeds.values()), protect)
-        if not self.config.kv_unified:
-            # with a KV stream per slot, llama.cpp puts only a run of consecutive seq ids in
-            # one ubatch (a graph compute each): in slot order, a full step is one ubatch
-            feeds = dict(sorted(feeds.items(), key=lambda item: self._threads[item[0]].slot))
+        if self.config.share_prefixes:
+            feeds = {thread: self._skip_shared_prefix(thread, toks)
+                     for thread, toks in feeds.items()}
         out: dict[int, int] = {}
-        chunk: list[tuple[int, list[int], bool]] = []  # (thread, tokens, holds its last token)
-        room = self._n_batch
-        for thread, toks in feeds.items():
-            i = 0
-            while i < len(toks):  # a long feed spans chunks, in order
-                take = min(room, len(toks) - i)
-                chunk.append((thread, toks[i:i + take], i + take == len(toks)))
-                i += take
-                room -= take
-                if room == 0:
-                    self._run_chunk(chunk, out, protect)
-                    chunk, room = [], self._n_batch
-        if chunk:
-            self._run_chunk(chunk, out, protect)
+        self._feed(feeds, out, sample=True)
         return out
 
     def fork(self, parent: int, child: int) -> None:
@@ -192,6 +185,7 @@ class LlamaCppBackend:
                 th.sampler = None
         self._threads.clear()
         self._lru.clear()
+        self._prefixes.clear()
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
@@ -214,6 +208,32 @@ class LlamaCppBackend:
             pass
 
     # -- decoding ----------------------------------------------------------------------
+
+    def _feed(self, feeds: dict[int, list[int]], out: dict[int, int], sample: bool) -> None:
+        """Decode the feeds in chunks of n_batch; when `sample`, sample one token per thread
+        after its last token into `out`."""
+        protect = set(feeds)
+        for thread in feeds:
+            self._make_resident(thread, protect)
+        self._reserve_cells(sum(len(toks) for toks in feeds.values()), protect)
+        if not self.config.kv_unified:
+            # with a KV stream per slot, llama.cpp puts only a run of consecutive seq ids in
+            # one ubatch (a graph compute each): in slot order, a full step is one ubatch
+            feeds = dict(sorted(feeds.items(), key=lambda item: self._threads[item[0]].slot))
+        chunk: list[tuple[int, list[int], bool]] = []  # (thread, tokens, sample after them)
+        room = self._n_batch
+        for thread, toks in feeds.items():
+            i = 0
+            while i < len(toks):  # a long feed spans chunks, in order
+                take = min(room, len(toks) - i)
+                chunk.append((thread, toks[i:i + take], sample and i + take == len(toks)))
+                i += take
+                room -= take
+                if room == 0:
+                    self._run_chunk(chunk, out, protect)
+                    chunk, room = [], self._n_batch
+        if chunk:
+            self._run_chunk(chunk, out, protect)
 
     def _run_chunk(self, chunk, out: dict[int, int], protect: set[int]) -> None:
         """Fill the batch with ≤ n_batch tokens, decode (parking on KV-full), then sample
@@ -290,6 +310,43 @@ class LlamaCppBackend:
             add(llama_cpp.llama_sampler_init_temp(s.temperature))
             add(llama_cpp.llama_sampler_init_dist(thread_seed(s.seed, thread)))
         return chain
+
+    # -- shared prompt prefixes ---------------------------------------------------------
+
+    def _skip_shared_prefix(self, thread: int, toks: list[int]) -> list[int]:
+        """A new thread whose first feed starts with a held prompt prefix begins as a fork
+        of that prefix's sequence; one that shares at least _SHARED_MIN leading tokens with
+        a recent first feed makes them a held prefix first. Returns the tokens still to
+        decode (at least one)."""
+        if thread in self._threads or len(toks) <= _SHARED_MIN:
+            return toks
+        seq = max((h for h, prefix in self._prefixes.items()
+                   if len(prefix) < len(toks) and tuple(toks[:len(prefix)]) == prefix),
+                  key=lambda h: len(self._prefixes[h]), default=None)
+        if seq is None:
+            tokens = np.asarray(toks)
+            shared = max((_common_length(tokens, seen) for seen in self._recent), default=0)
+            self._recent.append(tokens)
+            shared = min(shared, len(toks) - 1)
+            if shared < _SHARED_MIN:
+                return toks
+            seq = self._new_prefix(toks[:shared])
+        self._prefixes.move_to_end(seq)
+        shared = len(self._prefixes[seq])
+        self.fork(seq, thread)
+        self._stats["prefix_tokens_shared"] += shared
+        return toks[shared:]
+
+    def _new_prefix(self, prefix: list[int]) -> int:
+        """Decode `prefix` into a new sequence (negative id, no sampling) and hold it; past
+        _PREFIXES, the least recently used prefix is dropped."""
+        if len(self._prefixes) >= _PREFIXES:
+            oldest, _ = self._prefixes.popitem(last=False)
+            self.release(oldest)
+        seq = min(self._prefixes, default=0) - 1
+        self._prefixes[seq] = tuple(prefix)
+        self._feed({seq: list(prefix)}, {}, sample=False)
+        return seq
 
     # -- slots, parking, KV accounting ----------------------------------------------------
 
@@ -373,3 +430,10 @@ class LlamaCppBackend:
     def _check_open(self) -> None:
         if not self._ctx:
             raise BackendError("backend is closed")
+
+
+def _common_length(a: np.ndarray, b: np.ndarray) -> int:
+    """How many leading tokens two token arrays share."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if len(differ) else n
