@@ -1,4 +1,6 @@
 """Runtime semantics with a scripted policy and a character tokenizer (1 char = 1 token)."""
+import pytest
+
 from mplm_bench.paradigms import FORK_JOIN, MPLM
 from mplm_bench.policies.scripted import ScriptedProgram, scripted_policy
 from mplm_bench.runtime.records import Budgets
@@ -53,6 +55,12 @@ def test_a_send_to_groups_reaches_each_other_member_once():
     assert answers == {"a": "-", "b": "hi", "c": "hi", "d": "-"}  # not back to the sender
     assert outcome.accounting.messages == 2
     assert_accounting_invariant(outcome)
+
+
+def test_a_group_named_like_a_thread_is_a_task_error():
+    with pytest.raises(ValueError, match="group names that are also thread names: b"):
+        run({"a": ScriptedProgram(["@send b hi\n"]), "b": ScriptedProgram(["@recv\n"])},
+            groups={"a": ("b",)})
 
 
 def test_a_peer_message_stops_a_worker_early():

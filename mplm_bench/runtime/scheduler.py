@@ -67,6 +67,9 @@ class Scheduler:
         self._touched: dict[int, Thread] = {}  # contexts that grew since the last measure
         for spec in specs:
             self._start_root(spec)
+        shadowed = sorted(set(self.groups) & set(self.by_name))
+        if shadowed:  # a send to the name would reach the thread, never the group
+            raise ValueError(f"group names that are also thread names: {', '.join(shadowed)}")
 
     # ---- building contexts -------------------------------------------------------------
     def _start_root(self, spec: ThreadSpec) -> Thread:
