@@ -1,28 +1,26 @@
 """Multi-sequence batched backend on llama-cpp-python's low-level C API.
 
 One llama_context with a unified KV cache holds up to n_seq_max sequences ("slots").
-Threads (arbitrary ints) map to slots; when slots or KV cells run out, the least
+Threads (ids >= 0) map to slots; when slots or KV cells run out, the least
 recently used thread not being fed is parked (its KV saved to host bytes) and is
 restored on demand. Forks share KV cells (llama_memory_seq_cp), so no prefill.
 
 Prompt prefixes are shared the same way: when two new threads' first feeds begin with the
-same tokens (an MPLM task's rules, a chat template's system turn), that prefix is decoded
+same tokens (a formula every SAT thread carries, a system turn), that prefix is decoded
 once into a sequence of its own, and every later thread whose prompt starts with it
 begins as a fork of that sequence. Thread ids are >= 0; prefix sequences take negative ids.
 """
 from __future__ import annotations
 
 import ctypes
-import functools
-import os
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import llama_cpp
 import numpy as np
 
-from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig, thread_seed
-from mplm_bench.backends.llamacpp_load import load_model, load_tokenizer
+from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig
+from mplm_bench.backends.llamacpp_load import context_params, load_model, load_tokenizer, new_sampler
 
 _KV_MARGIN = 16  # cells (tokens) kept free when budgeting a step, for cache padding slack
 _MAX_SLOTS = 256
@@ -47,31 +45,6 @@ class _Thread:
     segs: list[_Seg] = field(default_factory=list)  # cell runs (resident only)
     parked: bytes | None = None  # saved llama_state_seq data while parked
     sampler: object | None = None  # llama_sampler chain, lazily created
-
-
-def _context_params(config: BackendConfig):
-    """One context, n_seq_max slots; unified KV (sequences share n_ctx cells) or a stream
-    per slot."""
-    p = llama_cpp.llama_context_default_params()
-    p.n_ctx = config.n_ctx
-    p.n_batch = config.n_batch
-    p.n_ubatch = min(config.n_batch, 512)  # compute buffer grows with n_ubatch x n_vocab
-    p.n_seq_max = config.n_seq_max
-    threads = config.n_threads or os.cpu_count() or 1
-    p.n_threads = p.n_threads_batch = threads
-    p.kv_unified = config.kv_unified
-    p.no_perf = True
-    if config.flash_attn is None:
-        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
-    elif config.flash_attn:
-        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-    else:
-        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    if config.exact:  # f32 KV, plain attention: results do not depend on batch layout
-        p.type_k = p.type_v = llama_cpp.GGML_TYPE_F32
-        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    p.flash_attn_type = fa
-    return p
 
 
 # --- the backend --------------------------------------------------------------------
@@ -99,7 +72,7 @@ class LlamaCppBackend:
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         # greedy without grammar needs no sampler state: argmax straight from the logits
         self._plain_greedy = sampling.temperature <= 0 and not sampling.grammar
-        self._ctx = llama_cpp.llama_init_from_model(self._model, _context_params(config))
+        self._ctx = llama_cpp.llama_init_from_model(self._model, context_params(config))
         if not self._ctx:
             self.close()
             raise BackendError(f"llama.cpp could not create a context (n_ctx={config.n_ctx})")
@@ -289,27 +262,8 @@ class LlamaCppBackend:
         """The thread's sampler chain, built on first use."""
         th = self._threads[thread]
         if th.sampler is None:
-            th.sampler = self._new_sampler(thread)
+            th.sampler = new_sampler(self._vocab, self.sampling, thread)
         return th.sampler
-
-    def _new_sampler(self, thread: int):
-        s = self.sampling
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        add = functools.partial(llama_cpp.llama_sampler_chain_add, chain)
-        if s.grammar:
-            grammar = llama_cpp.llama_sampler_init_grammar(self._vocab, s.grammar.encode(), b"root")
-            if not grammar:
-                llama_cpp.llama_sampler_free(chain)
-                raise BackendError("invalid GBNF grammar (llama.cpp could not parse it)")
-            add(grammar)  # first: masks every token the grammar forbids
-        if s.temperature <= 0:
-            add(llama_cpp.llama_sampler_init_greedy())
-        else:
-            add(llama_cpp.llama_sampler_init_top_k(s.top_k))
-            add(llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
-            add(llama_cpp.llama_sampler_init_temp(s.temperature))
-            add(llama_cpp.llama_sampler_init_dist(thread_seed(s.seed, thread)))
-        return chain
 
     # -- shared prompt prefixes ---------------------------------------------------------
 

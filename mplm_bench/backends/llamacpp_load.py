@@ -1,4 +1,5 @@
-"""Loading llama.cpp models: process-wide setup, model files, the vocab-only tokenizer."""
+"""Loading llama.cpp models: process-wide setup, model files, the vocab-only tokenizer, and
+the parameters of a context and of a thread's sampler chain."""
 from __future__ import annotations
 
 import ctypes
@@ -9,7 +10,7 @@ from typing import Sequence
 
 import llama_cpp
 
-from mplm_bench.backends.base import BackendError
+from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig, thread_seed
 from mplm_bench.models import ModelFileError, check_gguf
 
 LOG_ENV = "MPLM_BENCH_LLAMA_LOG"  # =1 lets llama.cpp log to stderr
@@ -133,3 +134,51 @@ class LlamaTokenizer:
 def load_tokenizer(path: str | Path) -> LlamaTokenizer:
     """Cached per path: the oracle policy tokenizes a lot."""
     return LlamaTokenizer(path)
+
+
+# --- contexts and samplers ------------------------------------------------------------
+
+def context_params(config: BackendConfig):
+    """One context, n_seq_max slots; unified KV (sequences share n_ctx cells) or a stream
+    per slot."""
+    p = llama_cpp.llama_context_default_params()
+    p.n_ctx = config.n_ctx
+    p.n_batch = config.n_batch
+    p.n_ubatch = min(config.n_batch, 512)  # compute buffer grows with n_ubatch x n_vocab
+    p.n_seq_max = config.n_seq_max
+    threads = config.n_threads or os.cpu_count() or 1
+    p.n_threads = p.n_threads_batch = threads
+    p.kv_unified = config.kv_unified
+    p.no_perf = True
+    if config.flash_attn is None:
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    elif config.flash_attn:
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    else:
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    if config.exact:  # f32 KV, plain attention: the same calls give the same tokens
+        p.type_k = p.type_v = llama_cpp.GGML_TYPE_F32
+        fa = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    p.flash_attn_type = fa
+    return p
+
+
+def new_sampler(vocab, sampling: SamplingConfig, thread: int):
+    """A thread's sampler chain: the grammar first (it masks what it forbids), then greedy or
+    top-k, top-p, temperature and a draw seeded per thread."""
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    add = functools.partial(llama_cpp.llama_sampler_chain_add, chain)
+    if sampling.grammar:
+        grammar = llama_cpp.llama_sampler_init_grammar(vocab, sampling.grammar.encode(), b"root")
+        if not grammar:
+            llama_cpp.llama_sampler_free(chain)
+            raise BackendError("invalid GBNF grammar (llama.cpp could not parse it)")
+        add(grammar)
+    if sampling.temperature <= 0:
+        add(llama_cpp.llama_sampler_init_greedy())
+    else:
+        add(llama_cpp.llama_sampler_init_top_k(sampling.top_k))
+        add(llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1))
+        add(llama_cpp.llama_sampler_init_temp(sampling.temperature))
+        add(llama_cpp.llama_sampler_init_dist(thread_seed(sampling.seed, thread)))
+    return chain
