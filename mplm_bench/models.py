@@ -40,9 +40,9 @@ KNOWN_MODELS = {
         "",
         "",
         "models/sudoku-protocol.gguf",
-        "0.93M params, 1.9 MB, trained here from Sudoku oracle transcripts "
+        "0.94M params, 1.9 MB, trained here from Sudoku oracle transcripts "
         "(models/sudoku-protocol.md); opt-in: it does not solve puzzles yet",
-        # its trained context is its window; a 25x25 MPLM run writes ~132K tokens. Backend
+        # its trained context is its window; a 25x25 MPLM run writes ~114K tokens. Backend
         # settings stay the run's (unified KV, 16 slots): measured here, a KV stream per
         # thread with 128 slots decodes 1,176 tokens/s against 854, but steps that also
         # prefill messages run 2.3x slower per token (llama.cpp splits them into ubatches)

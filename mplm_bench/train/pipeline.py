@@ -73,7 +73,7 @@ def summarize(items: list[Transcript]) -> DataSummary:
 def sudoku_vocabulary():
     """One vocabulary for every Sudoku model: the words of one puzzle's prompts per size and
     paradigm, whatever the training sizes (so models stay comparable)."""
-    return build_vocabulary(protocol_pieces(), text_words(
+    return build_vocabulary(protocol_pieces() + text_words(
         sudoku_prompts(list(SIZES), list(PARADIGMS), 0)))
 
 

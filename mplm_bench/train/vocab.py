@@ -1,11 +1,10 @@
 """A SentencePiece-type ("llama") vocabulary for llama.cpp: control tokens, the 256 byte
 tokens, every printable ASCII character, and a few hundred whole pieces (protocol verbs,
-Sudoku names like r12 / c3 / b7, numbers up to 25, the prompts' words).
+Sudoku names like r12 / c3 / b7, numbers after a space, the prompts' words).
 
 llama.cpp's SPM tokenizer starts from single characters and keeps merging the adjacent
 pair whose concatenation is a token with the highest score. Every prefix of every piece is
-in the vocabulary and a longer piece scores higher, so each piece is reachable by merges;
-protocol pieces score above words, so a name or number is one token form wherever it is.
+in the vocabulary and a longer piece scores higher, so each piece is reachable by merges.
 A space is written "▁"; no piece holds a newline, so a context cut at line ends tokenizes
 the same as its parts (segments always end with a newline)."""
 from __future__ import annotations
@@ -36,14 +35,11 @@ class Vocabulary:
 
 
 def protocol_pieces() -> list[str]:
-    """Verbs, the insert mark, unit and cell name parts, and the numbers 10-25."""
+    """Verbs, the insert mark, unit and cell name parts, and numbers after a space."""
     pieces = [protocol.ACTION_MARK + verb for verb in sorted(protocol.VERBS)]
     pieces.append(protocol.INSERT_MARK.strip())
     for k in range(1, MAX_NUMBER + 1):
-        # one token per name part and per number wherever it stands (`r3#4`, ` r3c1`,
-        # `left 4`): no piece starts with a space, so copying a digit from a `left` line
-        # into a send is copying the same token
-        pieces += [f"r{k}", f"c{k}", f"b{k}"] + ([str(k)] if k >= 10 else [])
+        pieces += [f"r{k}", f"c{k}", f"b{k}", f"{SPACE}r{k}", f"{SPACE}c{k}", f"{SPACE}b{k}", f"{SPACE}{k}"]
     return pieces
 
 
@@ -54,19 +50,14 @@ def text_words(texts: Iterable[str], min_count: int = 2, limit: int = 400) -> li
     return sorted(common) + sorted(SPACE + word for word in common)
 
 
-def build_vocabulary(first: Iterable[str], rest: Iterable[str] = ()) -> Vocabulary:
-    """Pieces of `first` (protocol names and numbers) outscore those of `rest` (words), so
-    llama.cpp merges them first: " r1c1" is "▁", "r1", "c1", never "▁r" (a prefix of
-    "▁row"), "1", "c1"."""
+def build_vocabulary(pieces: Iterable[str]) -> Vocabulary:
     chars = [SPACE] + [chr(code) for code in range(0x21, 0x7F)]
-    scores: dict[str, float] = {}
-    for bonus, pieces in ((0.0, rest), (100.0, first)):
-        for piece in pieces:
-            if "\n" in piece or " " in piece:
-                raise ValueError(f"vocabulary piece {piece!r} holds a space or newline")
-            for end in range(2, len(piece) + 1):  # prefix-closed: merges reach the piece
-                scores[piece[:end]] = end + bonus
-    whole = sorted(scores)
-    tokens = list(CONTROL) + [f"<0x{b:02X}>" for b in range(256)] + chars + whole
+    whole = set()
+    for piece in pieces:
+        if "\n" in piece or " " in piece:
+            raise ValueError(f"vocabulary piece {piece!r} holds a space or newline")
+        whole.update(piece[:end] for end in range(2, len(piece) + 1))  # prefix-closed
+    tokens = list(CONTROL) + [f"<0x{b:02X}>" for b in range(256)] + chars + sorted(whole)
     types = [UNKNOWN, CONTROL_TYPE, CONTROL_TYPE] + [BYTE] * 256 + [NORMAL] * (len(chars) + len(whole))
-    return Vocabulary(tokens, [0.0] * (3 + 256 + len(chars)) + [scores[t] for t in whole], types)
+    scores = [0.0] * (3 + 256 + len(chars)) + [float(len(t)) for t in sorted(whole)]
+    return Vocabulary(tokens, scores, types)
