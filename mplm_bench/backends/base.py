@@ -66,8 +66,8 @@ class BackendConfig:
     # True: one KV buffer shared by all sequences (a step attends over every resident cell);
     # False: a stream per sequence of n_ctx / n_seq_max cells (a step attends over its own)
     kv_unified: bool = True
-    # a prompt prefix that new threads share (task rules, a chat template's system turn) is
-    # decoded once and forked into each (llama_memory_seq_cp): no prefill for it
+    # a prompt prefix that new threads share (a formula every SAT thread carries, a system
+    # turn) is decoded once and forked into each (llama_memory_seq_cp): no prefill for it
     share_prefixes: bool = True
 
 
