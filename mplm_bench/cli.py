@@ -240,13 +240,19 @@ def train_sudoku(
                                                    "training from (new optimizer and schedule)"),
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
-    from mplm_bench.console_train import parse_puzzles, parse_sizes, train_and_show
-    from mplm_bench.train.pipeline import TrainOptions
+    from mplm_bench.console_train import (parse_puzzles, parse_sizes, require_train_extra,
+                                          train_and_show)
 
-    console.guarded(lambda: train_and_show(TrainOptions(
-        parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
-        d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens,
-        parse_puzzles(puzzles), lr, device, data, init)))
+    def train() -> None:
+        require_train_extra()  # one line, before the pipeline imports torch and gguf
+        from mplm_bench.train.pipeline import TrainOptions
+
+        train_and_show(TrainOptions(
+            parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
+            d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens,
+            parse_puzzles(puzzles), lr, device, data, init))
+
+    console.guarded(train)
 
 
 @app.command("eval-steps")

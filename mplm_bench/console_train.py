@@ -12,7 +12,7 @@ from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.tasks.sudoku_grid import SIZES
 
 
-def _require_torch() -> None:
+def require_train_extra() -> None:
     try:
         import gguf  # noqa: F401
         import torch  # noqa: F401
@@ -40,7 +40,6 @@ def parse_puzzles(text: str) -> dict[int, int]:
 
 
 def train_and_show(options) -> None:
-    _require_torch()
     from mplm_bench.train.pipeline import check_options, train_sudoku
 
     check_options(options)  # a bad option is one line, before any progress bar
@@ -77,7 +76,7 @@ def train_and_show(options) -> None:
 
 def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int,
                   by_kind: bool = False) -> None:
-    _require_torch()
+    require_train_extra()
     from mplm_bench.models import resolve_model
     from mplm_bench.train.pipeline import eval_steps
 

@@ -96,3 +96,10 @@ def test_trace_then_show_prints_the_threads(tmp_path):
 def test_show_without_traces_is_one_line(tmp_path):
     assert oracle_run(tmp_path).exit_code == 0
     one_line_error(invoke("show", str(tmp_path), "n4-s0-singles"), "run with --trace")
+
+
+@pytest.mark.parametrize("command", [["train", "sudoku", "--out", "m.gguf"],
+                                     ["eval-steps", "m.gguf"]])
+def test_training_without_the_train_extra_is_one_line(command, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gguf", None)  # `import gguf` raises ImportError
+    one_line_error(invoke(*command), "training needs the train extra")
