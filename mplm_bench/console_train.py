@@ -1,7 +1,8 @@
 """What `train` and `eval-steps` show: a Rich progress bar (loss, step time, held-out step
-accuracy) and a table of step accuracy per paradigm and size."""
+accuracy) a table of step accuracy per paradigm and size, and the steps a model gets wrong."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -75,15 +76,21 @@ def train_and_show(options) -> None:
 
 
 def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int,
-                  by_kind: bool = False) -> None:
+                  by_kind: bool = False, errors: int = 0) -> None:
     require_train_extra()
     from mplm_bench.models import resolve_model
     from mplm_bench.train.pipeline import eval_steps
 
     path = resolve_model(str(model))
     names = [p.name for p in user_paradigms(paradigms)]
-    table = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len, by_kind)
-    show_step_accuracy(table, f"teacher-forced step accuracy, {path.name}", by_kind)
+    result = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len, by_kind, errors)
+    show_step_accuracy(result.table, f"teacher-forced step accuracy, {path.name}", by_kind)
+    for number, step in enumerate(result.wrong, 1):
+        stdout.rule(f"wrong step {number}: {step.group}", style="dim")
+        stdout.print(step.before, end="", markup=False, highlight=False, style="dim")
+        for title, text in (("oracle", step.want), ("model", step.got)):
+            stdout.print(f"{title}:", style="bold")
+            stdout.print(textwrap.indent(text, "  ").rstrip("\n"), markup=False, highlight=False)
 
 
 def show_step_accuracy(table: dict[str, dict], title: str, by_kind: bool = False) -> None:

@@ -2,6 +2,8 @@
 greedy text equal to PyTorch's. Skipped only where the train extra (torch) is missing."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,7 @@ from mplm_bench.train.trainer import TrainConfig, Trainer, step_accuracy  # noqa
 from mplm_bench.train.vocab import SPACE, protocol_pieces  # noqa: E402
 
 TINY = dict(d_model=64, layers=2, heads=4)
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "sudoku-protocol.gguf"
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +124,27 @@ def test_eval_steps_by_kind_splits_the_same_steps(tmp_path):
     assert "paradigm size | step kind" in kinds.output
     assert steps(kinds.output, "mplm 4 | unit-digit, first: @recv") != []
     assert sum(steps(kinds.output, "mplm 4 |")) == sum(steps(plain.output, "mplm 4 "))
+
+
+def test_eval_steps_shows_wrong_steps_one_group_at_a_time():
+    from mplm_bench.train.pipeline import eval_steps
+
+    result = eval_steps(SHIPPED, [4], ["mplm"], 1, 2048, by_kind=True, errors=3)
+    wrong_groups = sorted(g for g, row in result.table.items() if row["right"] < row["steps"])
+    assert len(wrong_groups) >= 3  # else this model no longer tests the round robin
+    assert [step.group for step in result.wrong] == wrong_groups[:3]
+    for step in result.wrong:
+        assert step.before.startswith("Sudoku 4x4")
+        assert step.want.endswith("\n") and step.got != step.want
+    assert eval_steps(SHIPPED, [4], ["mplm"], 1, 2048).wrong == []  # none unless asked
+
+
+def test_eval_steps_prints_the_wrong_steps():
+    from cli_checks import invoke
+
+    shown = invoke("eval-steps", str(SHIPPED), "--sizes", "4", "--paradigms", "mplm", "--errors", "2")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("wrong step ") == 2 and shown.output.count("oracle:") == 2
 
 
 @pytest.mark.parametrize("args, words", [

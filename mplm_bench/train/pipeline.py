@@ -2,6 +2,7 @@
 training, GGUF export, held-out step accuracy per paradigm and size."""
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import tempfile
@@ -18,7 +19,8 @@ from mplm_bench.train.data import (Transcript, load_transcripts, save_transcript
 from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
 from mplm_bench.train.model import ModelConfig, TinyLlama
-from mplm_bench.train.trainer import StepReport, TrainConfig, Trainer, step_accuracy
+from mplm_bench.train.trainer import (StepReport, TrainConfig, Trainer, step_accuracy, tally_steps,
+                                     teacher_forced_steps)
 from mplm_bench.train.vocab import Vocabulary, build_vocabulary, protocol_pieces, text_words
 
 TRAIN_SEED = 100_000  # training puzzles: seeds far from the runs' 0, 1, 2, ...
@@ -234,30 +236,75 @@ def _transcripts(options: TrainOptions) -> tuple[list[Transcript], list[Transcri
     return train, heldout, vocab
 
 
-def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str],
-               puzzles: int, max_len: int, by_kind: bool = False) -> dict[str, dict]:
+@dataclass(frozen=True)
+class WrongStep:
+    """A held-out step the model gets wrong, teacher-forced."""
+    group: str  # "paradigm size | step kind"
+    before: str  # the thread's context before the step: its first line and its last lines
+    want: str  # the oracle's step
+    got: str  # the model's greedy continuation, as many tokens
+
+
+@dataclass
+class StepEval:
+    table: dict[str, dict]  # what _table gives
+    wrong: list[WrongStep]
+
+
+def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles: int,
+               max_len: int, by_kind: bool = False, errors: int = 0) -> StepEval:
     """Teacher-forced step accuracy of a GGUF model on held-out oracle transcripts, per
-    paradigm and size, and with `by_kind` per kind of step too (data.step_kind)."""
+    paradigm and size (and with `by_kind` per kind of step too, data.step_kind), and the
+    first `errors` steps it gets wrong."""
     from mplm_bench.backends.llamacpp_load import load_tokenizer
 
     model = read_gguf(model_path)
     tokenizer = load_tokenizer(str(model_path))
     options = TrainOptions(sizes, paradigms, model_path, max_len=max_len)
     heldout = load_data(tokenizer, options, {size: puzzles for size in sizes}, HELDOUT_SEED)
-    if not by_kind:
-        return _table(step_accuracy(model, heldout))
 
-    def kind(item: Transcript, index: int, start: int, end: int) -> tuple:
-        text = tokenizer.decode(item.tokens[start:end].tolist())
-        return item.paradigm, item.size, step_kind(item.role, text, index == 0)
+    def text(item: Transcript, start: int, end: int) -> str:
+        return tokenizer.decode(item.tokens[start:end].tolist())
 
-    return _table(step_accuracy(model, heldout, key=kind))
+    def group(item: Transcript, index: int, start: int, end: int) -> tuple:
+        kind = (step_kind(item.role, text(item, start, end), index == 0),) if by_kind else ()
+        return (item.paradigm, item.size, *kind)
+
+    steps = list(teacher_forced_steps(model, heldout))
+    wrong_by_group: dict[str, list] = {}
+    for step in steps:
+        if not step.right:
+            label = _label(group(step.item, step.index, step.start, step.end))
+            wrong_by_group.setdefault(label, []).append(step)
+    shown = []
+    for label, step in _round_robin(wrong_by_group)[:errors]:  # one of each group in turn
+        item, start, end = step.item, step.start, step.end
+        got = tokenizer.decode(model.greedy(item.tokens[:start].tolist(), end - start))
+        shown.append(WrongStep(label, _first_and_last_lines(text(item, 0, start)),
+                               text(item, start, end), got))
+    return StepEval(_table(tally_steps(steps, group)), shown)
+
+
+def _round_robin(groups: dict[str, list]) -> list[tuple[str, object]]:
+    """(group, item) pairs: the first item of each group (by group name), then the second..."""
+    rounds = itertools.zip_longest(*[[(name, item) for item in groups[name]] for name in sorted(groups)])
+    return [pair for pairs in rounds for pair in pairs if pair is not None]
+
+
+def _first_and_last_lines(text: str, last: int = 8) -> str:
+    lines = text.splitlines()
+    if len(lines) <= last + 2:  # eliding one line would not save one
+        return text
+    return "\n".join([lines[0], f"... ({len(lines) - last - 1} more lines)", *lines[-last:]]) + "\n"
+
+
+def _label(group: tuple) -> str:
+    """'paradigm size' (and ' | step kind' when grouped by kind)."""
+    return " | ".join([f"{group[0]} {group[1]}", *group[2:]])
 
 
 def _table(accuracy: dict[tuple, tuple[int, int]]) -> dict[str, dict]:
-    """Rows keyed 'paradigm size' (and ' | step kind' when grouped by kind)."""
-    return {" | ".join([f"{group[0]} {group[1]}", *group[2:]]):
-            {"right": right, "steps": total, "accuracy": round(right / max(1, total), 5)}
+    return {_label(group): {"right": right, "steps": total, "accuracy": round(right / max(1, total), 5)}
             for group, (right, total) in sorted(accuracy.items())}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -95,25 +95,47 @@ def by_paradigm_and_size(item: Transcript, index: int, start: int, end: int) -> 
     return item.paradigm, item.size
 
 
+@dataclass(frozen=True)
+class StepResult:
+    item: Transcript
+    index: int  # the thread's index-th step
+    start: int  # the step's tokens are item.tokens[start:end]
+    end: int
+    right: bool  # every token of it was the argmax, given the oracle's context
+
+
 @torch.no_grad()
+def teacher_forced_steps(model: TinyLlama, items: Sequence[Transcript],
+                         batch_tokens: int = 16384) -> Iterator[StepResult]:
+    """Every step (segment) of every transcript, scored teacher-forced."""
+    model.eval()
+    try:
+        lengths = [len(item.tokens) for item in items]
+        for batch in make_batches(lengths, batch_tokens):
+            group = [items[i] for i in batch]
+            inputs, targets, _ = collate(group)  # every step token counts alike here
+            hits = (forward(model, inputs).argmax(-1).cpu() == targets).numpy()
+            for row, item in enumerate(group):
+                for index, (start, end) in enumerate(_spans(item.mask)):
+                    yield StepResult(item, index, start, end, bool(hits[row, start - 1:end - 1].all()))
+    finally:
+        model.train()
+
+
+def tally_steps(steps: Iterable[StepResult], key: StepKey = by_paradigm_and_size
+                ) -> dict[tuple, tuple[int, int]]:
+    """group -> (right steps, steps); groups are (paradigm, size) unless `key` says."""
+    counts: dict[tuple, list[int]] = {}
+    for step in steps:
+        tally = counts.setdefault(key(step.item, step.index, step.start, step.end), [0, 0])
+        tally[0] += step.right
+        tally[1] += 1
+    return {group: (right, total) for group, (right, total) in counts.items()}
+
+
 def step_accuracy(model: TinyLlama, items: Sequence[Transcript], batch_tokens: int = 16384,
                   key: StepKey = by_paradigm_and_size) -> dict[tuple, tuple[int, int]]:
-    """Teacher-forced: a step (segment) is right when every token of it is the argmax.
-    Returns group -> (right steps, steps); groups are (paradigm, size) unless `key` says."""
-    model.eval()
-    counts: dict[tuple, list[int]] = {}
-    lengths = [len(item.tokens) for item in items]
-    for batch in make_batches(lengths, batch_tokens):
-        group = [items[i] for i in batch]
-        inputs, targets, _ = collate(group)  # every step token counts alike here
-        hits = (forward(model, inputs).argmax(-1).cpu() == targets).numpy()
-        for row, item in enumerate(group):
-            for index, (start, end) in enumerate(_spans(item.mask)):
-                tally = counts.setdefault(key(item, index, start, end), [0, 0])
-                tally[0] += bool(hits[row, start - 1:end - 1].all())
-                tally[1] += 1
-    model.train()
-    return {group: (right, total) for group, (right, total) in counts.items()}
+    return tally_steps(teacher_forced_steps(model, items, batch_tokens), key)
 
 
 def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
