@@ -254,8 +254,8 @@ class StepEval:
 def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles: int,
                max_len: int, by_kind: bool = False, errors: int = 0) -> StepEval:
     """Teacher-forced step accuracy of a GGUF model on held-out oracle transcripts, per
-    paradigm and size (and with `by_kind` per kind of step too, data.step_kind), and the
-    first `errors` steps it gets wrong."""
+    paradigm and size (and with `by_kind` per kind of step too, data.step_kind), and up to
+    `errors` of the steps it gets wrong, one of each group in turn."""
     from mplm_bench.backends.llamacpp_load import load_tokenizer
 
     model = read_gguf(model_path)
