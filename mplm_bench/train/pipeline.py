@@ -197,7 +197,8 @@ def hardware(device: str) -> str:
 
     if device == "cuda":
         return f"one {torch.cuda.get_device_name()} (CUDA, bfloat16)"
-    return f"CPU, {torch.get_num_threads()} threads of {os.cpu_count()} cores (float32)"
+    threads = torch.get_num_threads()  # the model card names it: runs on other counts differ
+    return f"CPU, {threads} thread{'s' * (threads != 1)} of {os.cpu_count()} cores (float32)"
 
 
 def _data_meta(options: TrainOptions) -> dict:
