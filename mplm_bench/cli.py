@@ -264,9 +264,9 @@ def eval_steps(
     max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
     by_kind: bool = typer.Option(False, help="also split by kind of step: thread role, first "
                                              "or later step, each line's head word"),
-    errors: int = typer.Option(0, min=0, help="also show the first N steps the model gets "
-                                              "wrong: the lines before, the oracle's step, "
-                                              "the model's greedy one"),
+    errors: int = typer.Option(0, min=0, help="also show N steps the model gets wrong, one "
+                                              "of each row in turn: the lines before, the "
+                                              "oracle's step, the model's greedy one"),
 ) -> None:
     """Teacher-forced step accuracy on held-out oracle transcripts, per paradigm and size."""
     from mplm_bench.console_train import eval_and_show
