@@ -19,8 +19,8 @@ from mplm_bench.train.data import (Transcript, load_transcripts, save_transcript
 from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
 from mplm_bench.train.model import ModelConfig, TinyLlama
-from mplm_bench.train.trainer import (StepReport, TrainConfig, Trainer, step_accuracy, tally_steps,
-                                     teacher_forced_steps)
+from mplm_bench.train.trainer import (StepReport, StepResult, TrainConfig, Trainer, step_accuracy,
+                                     tally_steps, teacher_forced_steps)
 from mplm_bench.train.vocab import Vocabulary, build_vocabulary, protocol_pieces, text_words
 
 TRAIN_SEED = 100_000  # training puzzles: seeds far from the runs' 0, 1, 2, ...
@@ -272,11 +272,11 @@ def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles
         return (item.paradigm, item.size, *kind)
 
     steps = list(teacher_forced_steps(model, heldout))
-    wrong_by_group: dict[str, list] = {}
-    for step in steps:
-        if not step.right:
-            label = _label(group(step.item, step.index, step.start, step.end))
-            wrong_by_group.setdefault(label, []).append(step)
+    wrong = [step for step in steps if not step.right] if errors else []  # grouping decodes each
+    wrong_by_group: dict[str, list[StepResult]] = {}
+    for step in wrong:
+        label = _label(group(step.item, step.index, step.start, step.end))
+        wrong_by_group.setdefault(label, []).append(step)
     shown = []
     for label, step in _round_robin(wrong_by_group)[:errors]:  # one of each group in turn
         item, start, end = step.item, step.start, step.end
@@ -286,9 +286,9 @@ def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles
     return StepEval(_table(tally_steps(steps, group)), shown)
 
 
-def _round_robin(groups: dict[str, list]) -> list[tuple[str, object]]:
-    """(group, item) pairs: the first item of each group (by group name), then the second..."""
-    rounds = itertools.zip_longest(*[[(name, item) for item in groups[name]] for name in sorted(groups)])
+def _round_robin(groups: dict[str, list[StepResult]]) -> list[tuple[str, StepResult]]:
+    """(group, step) pairs: the first step of each group (by group name), then the second..."""
+    rounds = itertools.zip_longest(*[[(name, step) for step in groups[name]] for name in sorted(groups)])
     return [pair for pairs in rounds for pair in pairs if pair is not None]
 
 

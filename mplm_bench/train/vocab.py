@@ -52,12 +52,13 @@ def text_words(texts: Iterable[str], min_count: int = 2, limit: int = 400) -> li
 
 def build_vocabulary(pieces: Iterable[str]) -> Vocabulary:
     chars = [SPACE] + [chr(code) for code in range(0x21, 0x7F)]
-    whole = set()
+    prefixes = set()
     for piece in pieces:
         if "\n" in piece or " " in piece:
             raise ValueError(f"vocabulary piece {piece!r} holds a space or newline")
-        whole.update(piece[:end] for end in range(2, len(piece) + 1))  # prefix-closed
-    tokens = list(CONTROL) + [f"<0x{b:02X}>" for b in range(256)] + chars + sorted(whole)
+        prefixes.update(piece[:end] for end in range(2, len(piece) + 1))  # prefix-closed
+    whole = sorted(prefixes)
+    tokens = list(CONTROL) + [f"<0x{b:02X}>" for b in range(256)] + chars + whole
     types = [UNKNOWN, CONTROL_TYPE, CONTROL_TYPE] + [BYTE] * 256 + [NORMAL] * (len(chars) + len(whole))
-    scores = [0.0] * (3 + 256 + len(chars)) + [float(len(t)) for t in sorted(whole)]
+    scores = [0.0] * (3 + 256 + len(chars)) + [float(len(t)) for t in whole]
     return Vocabulary(tokens, scores, types)
