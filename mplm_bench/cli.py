@@ -275,8 +275,30 @@ def eval_steps(
                                           errors))
 
 
+# click's error classes: Typer vendors click since 0.2x and keeps the module private, so
+# they are reached through the public BadParameter.
+USAGE_ERROR = typer.BadParameter.__base__  # an unknown option or command, a bad value: exit 2
+CLICK_ERROR = USAGE_ERROR.__base__
+
+
 def main() -> None:
-    app()
+    """The entry point. A usage error is one line and exit code 2, like every other bad
+    input, not Typer's boxed block; no arguments still print the help."""
+    try:
+        code = app(prog_name="mplm-bench", standalone_mode=False)
+    except CLICK_ERROR as error:
+        message = error.format_message()
+        if "\n" in message:  # no arguments: the help (Typer's Rich help prints it itself)
+            typer.echo(message, err=True)
+        elif message:
+            ctx = getattr(error, "ctx", None)
+            typer.echo(f"error: {message}" + (f" (see {ctx.command_path} --help)" if ctx else ""),
+                       err=True)
+        raise SystemExit(error.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        raise SystemExit(1)
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,25 @@ def test_the_installed_command_reports_errors_without_a_traceback(tmp_path):
     assert done.stderr.strip() == "error: --size must be one of 4, 9, 16, 25, got 10"
 
 
+@pytest.mark.parametrize("args, line", [
+    (["run", "sudoku", "--size", "abc"], "error: Invalid value for '--size': Input should be a "
+     "valid integer, unable to parse string as an integer (see mplm-bench run sudoku --help)"),
+    (["run", "sudok"], "error: No such command 'sudok'. Did you mean 'sudoku'? "
+     "(see mplm-bench run --help)"),
+    (["eval-steps", "m.gguf", "--errors", "-1"], "error: Invalid value for '--errors': Input "
+     "should be greater than or equal to 0 (see mplm-bench eval-steps --help)"),
+])
+def test_usage_errors_of_the_installed_command_are_one_line(args, line):
+    done = subprocess.run([sys.executable, "-m", "mplm_bench.cli", *args],
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+
+
+def test_the_installed_command_without_arguments_prints_the_help():
+    done = subprocess.run([sys.executable, "-m", "mplm_bench.cli"], capture_output=True, text=True)
+    assert done.returncode == 2 and "Usage: mplm-bench [OPTIONS] COMMAND" in done.stdout + done.stderr
+
+
 def test_models_and_tasks_list_what_there_is():
     assert "SmolLM2-135M-Instruct" in invoke("models").output
     assert "sudoku" in invoke("tasks").output
