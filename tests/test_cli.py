@@ -79,18 +79,19 @@ def test_the_installed_command_reports_errors_without_a_traceback(tmp_path):
     assert done.stderr.strip() == "error: --size must be one of 4, 9, 16, 25, got 10"
 
 
-@pytest.mark.parametrize("args, line", [
-    (["run", "sudoku", "--size", "abc"], "error: Invalid value for '--size': Input should be a "
-     "valid integer, unable to parse string as an integer (see mplm-bench run sudoku --help)"),
-    (["run", "sudok"], "error: No such command 'sudok'. Did you mean 'sudoku'? "
-     "(see mplm-bench run --help)"),
-    (["eval-steps", "m.gguf", "--errors", "-1"], "error: Invalid value for '--errors': Input "
-     "should be greater than or equal to 0 (see mplm-bench eval-steps --help)"),
+@pytest.mark.parametrize("args, start, end", [
+    (["run", "sudoku", "--size", "abc"], "error: Invalid value for '--size'",
+     "(see mplm-bench run sudoku --help)"),
+    (["run", "sudok"], "error: No such command 'sudok'", "(see mplm-bench run --help)"),
+    (["eval-steps", "m.gguf", "--errors", "-1"], "error: Invalid value for '--errors'",
+     "(see mplm-bench eval-steps --help)"),
 ])
-def test_usage_errors_of_the_installed_command_are_one_line(args, line):
+def test_usage_errors_of_the_installed_command_are_one_line(args, start, end):
+    """The reason between the two ends is Typer's wording, which its versions change."""
     done = subprocess.run([sys.executable, "-m", "mplm_bench.cli", *args],
                           capture_output=True, text=True)
-    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+    assert (done.returncode, done.stdout, done.stderr.count("\n")) == (2, "", 1)
+    assert done.stderr.startswith(start) and done.stderr.endswith(end + "\n")
 
 
 def test_the_installed_command_without_arguments_prints_the_help():
