@@ -292,8 +292,7 @@ def main() -> None:
             typer.echo(message, err=True)
         elif message:
             ctx = getattr(error, "ctx", None)
-            typer.echo(f"error: {message}" + (f" (see {ctx.command_path} --help)" if ctx else ""),
-                       err=True)
+            console.print_error(message + (f" (see {ctx.command_path} --help)" if ctx else ""))
         raise SystemExit(error.exit_code)
     except typer.Abort:
         typer.echo("Aborted.", err=True)

@@ -25,12 +25,17 @@ stderr = Console(stderr=True)
 USER_ERRORS = (TaskInputError, ModelFileError, BackendError, ResultsError)
 
 
+def print_error(message: object) -> None:
+    """One `error:` line on stderr, never wrapped."""
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def guarded(action: Callable[[], None]) -> None:
     """Bad input: one clear line on stderr and exit code 2, never a traceback."""
     try:
         action()
     except USER_ERRORS as error:
-        stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        print_error(error)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("interrupted: finished rows are saved; rerun with --resume", markup=False)
