@@ -9,9 +9,10 @@ from mplm_bench.runtime.thread import RunStatus, ThreadSpec
 
 
 def run(programs, verbs=MPLM.verbs, budgets=Budgets(), prompts=None, complete=lambda a: False,
-        groups=None):
+        groups=None, recv_one=()):
     specs = [ThreadSpec(name, "t", (prompts or {}).get(name, f"P{name}\n"),
-                        groups=(groups or {}).get(name, ())) for name in programs]
+                        groups=(groups or {}).get(name, ()), recv_one=name in recv_one)
+             for name in programs]
     scheduler = Scheduler(specs, verbs, scripted_policy(programs), budgets, answer_complete=complete)
     return scheduler.run()
 
@@ -39,6 +40,32 @@ def test_messages_are_delivered_in_send_order():
     assert text.index("<< a: one\n") < text.index("<< b: two\n")
     assert c.answer == "1"  # each recv woke on one message: the third segment saw none new
     assert outcome.status is None and outcome.accounting.messages == 2
+    assert_accounting_invariant(outcome)
+
+
+def test_a_recv_one_thread_reads_one_message_per_recv_and_none_unasked():
+    def seen(news):
+        return f"@send log {len(news)}:{''.join(m.payload for m in news)}\n"
+
+    def programs():
+        return {
+            "a": ScriptedProgram(["@send c x\n"]),
+            "b": ScriptedProgram(["@send c y\n"]),  # both arrive before c's recv is written
+            "c": ScriptedProgram(["x" * 20 + "\n@recv\n", seen, seen, "@recv\n", seen, "@exit\n"]),
+            "log": ScriptedProgram(["@recv\n"] * 3 + ["@exit\n"]),
+        }
+
+    def log_lines(outcome):
+        text = "".join(chr(tok) for tok in by_name(outcome)["log"].tokens)
+        return [line[len("<< c: "):] for line in text.splitlines() if line.startswith("<< c: ")]
+
+    outcome = run(programs(), recv_one=("c",))
+    # x at the first recv; after its send, y waits unread until c asks again
+    assert log_lines(outcome) == ["1:x", "0:", "1:y"]
+    assert outcome.status is None and not by_name(outcome)["c"].preempted
+    assert_accounting_invariant(outcome)
+    outcome = run(programs())  # without it: both at once, at the first boundary after them
+    assert log_lines(outcome) == ["2:xy", "0:"]
     assert_accounting_invariant(outcome)
 
 

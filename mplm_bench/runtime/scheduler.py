@@ -74,6 +74,7 @@ class Scheduler:
     # ---- building contexts -------------------------------------------------------------
     def _start_root(self, spec: ThreadSpec) -> Thread:
         thread = self._new_thread(spec.name, spec.role, parent=None)
+        thread.recv_one = spec.recv_one
         bos = self.policy.tokenizer.bos
         text = (self.policy.tokenizer.encode(spec.prompt, special=True) if spec.special_tokens
                 else self._encode(spec.prompt))
@@ -121,6 +122,10 @@ class Scheduler:
         return len(tokens)
 
     def _deliver_mailbox(self, thread: Thread) -> None:
+        if thread.recv_one:  # one message, when asked (ThreadSpec.recv_one)
+            if not thread.asked:
+                return
+            thread.asked = False
         while thread.mailbox:
             message = thread.mailbox.popleft()
             tokens = self._insert(thread, message.sender, message.payload)
@@ -128,6 +133,8 @@ class Scheduler:
             self.acc.message_tokens += tokens
             self._record(thread, "deliver", payload=message.payload, sent_at=message.sent_at,
                          tokens=tokens, **{"from": message.sender})
+            if thread.recv_one:
+                return
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self) -> RunOutcome:
@@ -256,7 +263,7 @@ class Scheduler:
         unasked, thread.unasked_news = thread.unasked_news, False
         thread.preempted = action.verb == "exit" and unasked
         getattr(self, f"_do_{action.verb}")(thread, action)
-        if thread.state is ThreadState.RUNNABLE and thread.mailbox:
+        if thread.state is ThreadState.RUNNABLE and thread.mailbox and not thread.recv_one:
             thread.unasked_news = True  # delivered before its next segment, unasked
 
     def _parse(self, thread: Thread, text: str) -> Action:
@@ -314,6 +321,7 @@ class Scheduler:
         return list(found.values())
 
     def _do_recv(self, thread: Thread, action: Action) -> None:
+        thread.asked = True
         if not thread.mailbox:
             self._set_state(thread, ThreadState.RECV)
 

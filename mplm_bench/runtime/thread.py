@@ -45,6 +45,10 @@ class ThreadSpec:
     # groups the thread belongs to: a send to a group's name reaches every member but the
     # sender (Sudoku: a cell is in its row, column and box)
     groups: tuple[str, ...] = ()
+    # the thread reads its mail only when it asks, one message per @recv, never unasked at
+    # a boundary: a thread that keeps a count (Sudoku's candidates) takes one off per
+    # message without counting lines, and its step after a send sees no news
+    recv_one: bool = False
 
 
 @dataclass
@@ -60,6 +64,8 @@ class Thread:
     at_boundary: bool = True  # between segments: deliveries may be inserted now
     mailbox: deque[Message] = field(default_factory=deque)
     news: list[Message] = field(default_factory=list)  # inserted since the last segment
+    recv_one: bool = False  # ThreadSpec.recv_one
+    asked: bool = False  # recv_one: its last action was @recv and no message is in yet
     children: int = 0  # forked so far
     unjoined: list[int] = field(default_factory=list)  # children forked since the last join
     returned: dict[int, str] = field(default_factory=dict)  # child id -> returned payload
