@@ -45,35 +45,49 @@ def test_thread_layouts(tokenizer):
     fj, _ = run(puzzle, FORK_JOIN, tokenizer)
     assert fj.accounting.kv_copied_tokens > 0 and all(t.end == "return" for t in fj.threads[1:])
     mplm, _ = run(puzzle, MPLM, tokenizer)
-    cells = [t for t in mplm.threads if t.role == "cell"]
-    assert len(cells) == blanks and all(t.end == "answer" for t in cells)
+    candidates = [t for t in mplm.threads if t.role == "candidate"]
+    options = {i: grid.candidates(9, puzzle.cells, i) for i in range(81) if puzzle.cells[i] == 0}
+    assert len(candidates) == sum(len(digits) for digits in options.values())
+    # one candidate a blank cell answers, the others strike themselves and exit
+    assert sum(t.end == "answer" for t in candidates) == blanks
+    assert {t.end for t in candidates} <= {"answer", "exit", "cancelled"}
     assert mplm.accounting.kv_copied_tokens == 0
 
 
 def test_mplm_prompts_hold_what_the_givens_leave():
-    """A cell's prompt holds its candidates and its announce to its units (the groups it is
-    in); a unit-digit thread's, the unit's blank cells the givens leave its digit; a digit
-    given in a unit has no thread."""
+    """A candidate's prompt holds its cell's candidate count, its strike and its announce
+    with its names filled in, and its groups are its cell and its digit in each unit; a
+    unit-digit thread's prompt holds how many of the unit's blank cells the givens leave its
+    digit; a digit given in a unit has no thread."""
     puzzle = TASK.instances(9, 1, seed=7)[0]
     setup = TASK.setup(puzzle, MPLM)
     names = {grid.cell_name(9, i): i for i in range(81)}
     members = dict(grid.units(9))
-    unit_threads = set()
+    unit_threads, candidates = set(), set()
     for spec in setup.specs:
-        if spec.role == "cell":
-            index = names[spec.name]
-            listed = re.search(r"\nleft (.*)", spec.prompt).group(1).split()
-            assert [int(d) for d in listed] == sorted(grid.candidates(9, puzzle.cells, index))
+        assert spec.recv_one
+        if spec.role == "candidate":
+            cell, digit = spec.name.split("#")
+            index = names[cell]
+            candidates.add((index, int(digit)))
+            options = grid.candidates(9, puzzle.cells, index)
+            assert re.search(r"\nleft (\d+)\n$", spec.prompt).group(1) == str(len(options))
             row, col, box = grid.cell_units(9, index)
-            assert spec.groups == (row, col, box)
-            assert f"cells: @send {row},{col},{box},{row}#v,{col}#v,{box}#v {spec.name}=v," in spec.prompt
+            assert spec.groups == (cell, f"{row}#{digit}", f"{col}#{digit}", f"{box}#{digit}")
+            assert (f"@send {cell},{row}#{digit}n,{col}#{digit}n,{box}#{digit}n {cell}!{digit}, "
+                    "then @exit") in spec.prompt
+            assert (f"@send {cell},{row}#{digit},{col}#{digit},{box}#{digit} {cell}={digit}, "
+                    f"then @answer {digit}") in spec.prompt
             continue
-        unit, digit = spec.name.split("#")
+        unit, digit = spec.name.rstrip("n").split("#")
         unit_threads.add((unit, int(digit)))
-        opened = re.search(r"\nopen (.*)", spec.prompt).group(1).split()
-        assert opened == [grid.cell_name(9, i) for i in members[unit] if puzzle.cells[i] == 0
-                          and int(digit) in grid.candidates(9, puzzle.cells, i)]
+        assert spec.groups == (f"{unit}#{digit}",)
+        opened = [i for i in members[unit] if puzzle.cells[i] == 0
+                  and int(digit) in grid.candidates(9, puzzle.cells, i)]
+        assert re.search(r"\nopen (\d+)\n$", spec.prompt).group(1) == str(len(opened))
         assert opened  # the solution's cell for the digit is always among them
+    assert candidates == {(i, d) for i in range(81) if puzzle.cells[i] == 0
+                          for d in grid.candidates(9, puzzle.cells, i)}
     assert unit_threads == {(unit, d) for unit, cells in members.items() for d in range(1, 10)
                             if d not in {puzzle.cells[i] for i in cells}}
 
@@ -102,5 +116,5 @@ def test_singles_programs_end_honestly_on_a_search_puzzle(tokenizer):
         outcome, correct = run(puzzle, paradigm, tokenizer)
         assert not correct
         statuses[paradigm.name] = outcome.status and outcome.status.value
-    # cells and unit-digit threads all wait once singles run dry; CoT and FJ answer a partial grid
+    # candidates and unit-digit threads all wait once singles run dry; CoT and FJ answer a partial grid
     assert statuses == {"mplm": "deadlock", "cot": None, "fj": None}

@@ -98,16 +98,15 @@ def test_a_briefly_trained_model_decodes_the_same_in_llama_cpp_and_pytorch(vocab
     right, total = step_accuracy(model, heldout)[("mplm", 4)]
     assert total == sum(item.steps for item in heldout) and 0 <= right <= total
     by_role = step_accuracy(model, heldout, key=lambda item, index, start, end: (item.role,))
-    assert set(by_role) <= {("cell",), ("unit-digit",)}
+    assert set(by_role) <= {("candidate",), ("unit-digit",)}
     assert sum(t for _, t in by_role.values()) == total
     assert sum(r for r, _ in by_role.values()) == right
 
 
 def test_a_step_kind_names_the_role_the_first_step_and_each_line_head():
-    later = "left 3\n@send r1#1,c1#1,b1#1,r1#4,c1#4,b1#4 r1c1!1 r1c1!4\n@recv\n"
-    assert step_kind("cell", later, False) == "cell, later: left @send @recv"
-    assert step_kind("unit-digit", "open r4c4\n@send r4c4 r4c4=2\n", False) == \
-        "unit-digit, later: open @send"
+    later = "left 1\n@send r1c1,r1#4,c1#4,b1#4 r1c1=4\n"
+    assert step_kind("candidate", later, False) == "candidate, later: left @send"
+    assert step_kind("unit-digit", "open 2\n@recv\n", False) == "unit-digit, later: open @recv"
     assert step_kind("main", "r1c1=4\nr2c3=1\n@answer 4132\n", True) == "main, first: fact @answer"
 
 

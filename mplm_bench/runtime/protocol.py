@@ -36,7 +36,7 @@ ACTION_MARK = "@"
 INSERT_MARK = "<< "
 FORK_SEPARATOR = " | "
 LINE_END = "\n"  # ends every line: free lines, action lines, inserted lines
-NAME_PATTERN = r"[A-Za-z0-9_.#-]+"  # thread names: cells "r3c4", unit-digit threads "b2#7"
+NAME_PATTERN = r"[A-Za-z0-9_.#-]+"  # thread names: Sudoku candidates "r3c4#7", groups "b2#7"
 _NAME = re.compile(NAME_PATTERN)
 
 VERBS_WITH_PAYLOAD = frozenset({"answer", "return", "fork", "send"})

@@ -4,14 +4,17 @@ Thread layouts (DESIGN.md):
 - CoT: one thread `main` with the whole board writes deductions and answers the grid.
 - FJ: a root `main` with the board forks a child per open unit each round and joins
   their findings, until the grid is full.
-- MPLM: a thread per blank cell (`r3c4`), a member of the groups of its row, column and
-  box (`r3`, `c4`, `b2`: a send to one reaches the unit's blank cells), whose prompt holds
-  its candidates (what its peers' givens leave), and a thread per (unit, missing digit)
-  (`b2#7`) that tracks which cells of its unit can still take the digit, starting from the
-  cells where the givens allow it. Every context stays O(n). What follows from the givens
-  alone is worked out at set-up, so every step a thread writes is a look-up a small trained
-  model can learn: drop a peer's digit, tell the dropped digit's three unit threads,
-  announce to the units.
+- MPLM: a thread per candidate, a digit a blank cell may still hold after the givens
+  (`r3c4#7`), and a thread per (unit, missing digit) (`b2#7n`) that counts the unit's
+  live candidates of its digit. A candidate is in its cell's group (`r3c4`) and its
+  digit's group of each unit (`r3#7`, `c4#7`, `b2#7`, the unit-digit thread too): a
+  placement is sent only to the candidates it rules out, so addressing does every
+  membership test and no step compares digits or edits a list. A candidate that hears a
+  placement strikes itself (`r3c4!7` to its cell and its unit-digit threads); each of
+  those takes one off its count; at one the cell's last candidate, or the unit's last
+  place for a digit woken by its unit-digit thread, announces (`r3c4=7`). These threads
+  read one message per `@recv` (ThreadSpec.recv_one), so a count falls by one a step.
+  Every context stays O(n).
 """
 from __future__ import annotations
 
@@ -62,33 +65,31 @@ def cell_candidates(puzzle: grid.Puzzle, index: int) -> list[int]:
     return sorted(grid.candidates(puzzle.size, puzzle.cells, index))
 
 
-def cell_prompt(puzzle: grid.Puzzle, index: int) -> str:
-    """Who the cell is, its rules with its own names filled in (the announce as it will
-    write it), and its candidates as its first `left` line: a trained model's steps copy
-    from lines written as it writes them."""
+def candidate_prompt(puzzle: grid.Puzzle, index: int, digit: int) -> str:
+    """Who the candidate is, its rules with its own names filled in (its strike and announce
+    as it will write them), and its cell's candidate count as its first `left` line."""
     n = puzzle.size
-    name = grid.cell_name(n, index)
+    cell = grid.cell_name(n, index)
     units = row, col, box = grid.cell_units(n, index)
-    announce_line = oracle.announce(name, units, "v")
-    return (f"Sudoku {n}x{n}, boxes {'x'.join(map(str, grid.box_shape(n)))}. "
-            f"You are cell {name} in {row}, {col}, {box}.\n"
-            f"A peer's X=v drops v; {name}=v keeps only v. When news drop digits: left "
-            f"<digits>, then @send {row}#d,{col}#d,{box}#d,... {name}!d ... for each dropped "
-            "d. Else @recv. When only v is left, tell your units' blank cells: "
-            f"{announce_line.rstrip()}, then @answer v.\n"
-            f"left {oracle.digit_list(cell_candidates(puzzle, index))}\n")
+    return (f"Sudoku {n}x{n}. You are {oracle.candidate_name(cell, digit)}: digit {digit} "
+            f"in cell {cell}, in {row}, {col}, {box}.\n"
+            f"On news X=v: {oracle.strike(cell, units, digit).rstrip()}, then @exit. "
+            f"On X!v: left <one less>. At left 1, or on {oracle.WAKE}: "
+            f"{oracle.announce(cell, units, digit).rstrip()}, then @answer {digit}. Else @recv.\n"
+            f"left {len(cell_candidates(puzzle, index))}\n")
 
 
-def unit_digit_prompt(n: int, unit: str, digit: int, open_cells: list[str]) -> str:
-    """Who the thread is, its rules with its digit filled in, and the cells open to its
-    digit as its first `open` line."""
-    return (f"Sudoku {n}x{n}. You are {unit}#{digit}: where digit {digit} goes in unit {unit}.\n"
-            f"@exit on X={digit}. On other news about an open cell X: open <cells still "
-            f"open>. When one open cell X is left: @send X X={digit}, then @exit. Else @recv.\n"
-            f"open {' '.join(open_cells)}\n")
+def unit_digit_prompt(n: int, unit: str, digit: int, open_cells: int) -> str:
+    """Who the thread is, its rules with its names filled in, and how many of the unit's
+    cells the givens leave open to its digit as its first `open` line."""
+    return (f"Sudoku {n}x{n}. You are {oracle.counter_name(unit, digit)}: how many cells "
+            f"of {unit} can still take {digit}.\n"
+            f"On X={digit}: @exit. On X!{digit}: open <one less>. At open 1: "
+            f"@send {unit}#{digit} {oracle.WAKE}, then @exit. Else @recv.\n"
+            f"open {open_cells}\n")
 
 
-def unit_digit_threads(puzzle: grid.Puzzle) -> list[tuple[str, int, list[str]]]:
+def unit_digit_threads(puzzle: grid.Puzzle) -> list[tuple[str, int, list[int]]]:
     """(unit, digit, open cells) for each digit missing from a unit: the unit's blank cells
     whose peers' givens leave them that digit, in grid order."""
     n, cells = puzzle.size, puzzle.cells
@@ -99,8 +100,7 @@ def unit_digit_threads(puzzle: grid.Puzzle) -> list[tuple[str, int, list[str]]]:
         options = {i: grid.candidates(n, cells, i) for i in blanks}
         for digit in range(1, n + 1):
             if blanks and digit not in present:
-                threads.append((unit, digit, [grid.cell_name(n, i) for i in blanks
-                                              if digit in options[i]]))
+                threads.append((unit, digit, [i for i in blanks if digit in options[i]]))
     return threads
 
 
@@ -147,28 +147,42 @@ class SudokuTask:
     def _mplm(self, puzzle: grid.Puzzle) -> RunSetup:
         n, cells = puzzle.size, puzzle.cells
         blanks = [i for i in range(n * n) if cells[i] == 0]
-        specs = [ThreadSpec(grid.cell_name(n, i), "cell", cell_prompt(puzzle, i),
-                            groups=grid.cell_units(n, i)) for i in blanks]
+        options = {i: cell_candidates(puzzle, i) for i in blanks}
         unit_threads = unit_digit_threads(puzzle)
-        specs += [ThreadSpec(f"{u}#{d}", "unit-digit", unit_digit_prompt(n, u, d, o))
+        # a candidate is in its cell's group and its digit's group of each of its units;
+        # a unit-digit thread is in its digit's group of its unit
+        specs = [ThreadSpec(oracle.candidate_name(grid.cell_name(n, i), d), "candidate",
+                            candidate_prompt(puzzle, i, d), recv_one=True,
+                            groups=(grid.cell_name(n, i),)
+                            + tuple(f"{u}#{d}" for u in grid.cell_units(n, i)))
+                 for i in blanks for d in options[i]]
+        specs += [ThreadSpec(oracle.counter_name(u, d), "unit-digit",
+                             unit_digit_prompt(n, u, d, len(o)), recv_one=True,
+                             groups=(f"{u}#{d}",))
                   for u, d, o in unit_threads]
 
         def programs() -> dict:
-            found = {grid.cell_name(n, i): oracle.CellProgram(
-                grid.cell_name(n, i), grid.cell_units(n, i), cell_candidates(puzzle, i))
-                for i in blanks}
-            found.update({f"{u}#{d}": oracle.UnitDigitProgram(d, list(o)) for u, d, o in unit_threads})
+            found = {oracle.candidate_name(grid.cell_name(n, i), d): oracle.CandidateProgram(
+                grid.cell_name(n, i), grid.cell_units(n, i), d, len(options[i]))
+                for i in blanks for d in options[i]}
+            found.update({oracle.counter_name(u, d): oracle.UnitDigitProgram(u, d, len(o))
+                          for u, d, o in unit_threads})
             return found
 
-        names = [grid.cell_name(n, i) for i in blanks]
-
         def answer_from(answers: dict[str, str]) -> str | None:
-            if len(answers) < len(names) or any(name not in answers for name in names):
+            """The grid once every blank cell has an answering candidate; a cell two
+            candidates answered for stays blank (so the grid is wrong)."""
+            found: dict[str, set[int]] = {}
+            for name, payload in answers.items():
+                cell, _, digit = name.partition("#")
+                value = payload.strip()
+                found.setdefault(cell, set()).add(int(value) if value.isdigit() else 0)
+            if any(grid.cell_name(n, i) not in found for i in blanks):
                 return None
             filled = list(cells)
-            for index, name in zip(blanks, names):
-                value = answers[name].strip()
-                filled[index] = int(value) if value.isdigit() else 0
+            for index in blanks:
+                values = found[grid.cell_name(n, index)]
+                filled[index] = next(iter(values)) if len(values) == 1 else 0
             return sudoku_files.format_grid(n, filled)
 
         return RunSetup(specs, programs, answer_from, self._check(puzzle))

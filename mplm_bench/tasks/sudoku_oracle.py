@@ -113,87 +113,89 @@ def _index(n: int, name: str) -> int:
 
 
 # ---- message passing ----------------------------------------------------------------------
-def digit_list(digits) -> str:
-    return " ".join(map(str, sorted(digits)))
+# One thread per candidate (a digit a blank cell may hold), one per (unit, missing digit).
+# Addressing does every membership test, so each step is a copy or a fixed map of the one
+# message it reads: a placement ends a candidate, a candidate's end takes one off a count.
+WAKE = "last"  # a unit-digit thread to its digit's one live candidate in the unit
 
 
-def announce(name: str, units: tuple[str, ...], value: str) -> str:
-    """A cell's announce line: its value to its row, column and box (groups: every blank
-    cell of the unit) and to that value's threads of them (the prompt spells it with 'v')."""
-    return act("send", f"{name}={value}", tuple(units) + tuple(f"{u}#{value}" for u in units))
+def candidate_name(cell: str, digit: int | str) -> str:
+    return f"{cell}#{digit}"
+
+
+def counter_name(unit: str, digit: int | str) -> str:
+    """The unit-digit thread; `{unit}#{digit}` is the group of its digit's candidates."""
+    return f"{unit}#{digit}n"
+
+
+def announce(cell: str, units: tuple[str, ...], digit: int | str) -> str:
+    """A candidate's announce: its cell's other candidates, its digit's candidates in its
+    units and their unit-digit threads (members of those groups) hear `r1c1=3`."""
+    return act("send", f"{cell}={digit}", (cell,) + tuple(f"{u}#{digit}" for u in units))
+
+
+def strike(cell: str, units: tuple[str, ...], digit: int | str) -> str:
+    """A candidate's end: its cell's other candidates and its three unit-digit threads
+    hear `r1c1!3` (each takes one off its count)."""
+    return act("send", f"{cell}!{digit}", (cell,) + tuple(counter_name(u, digit) for u in units))
 
 
 @dataclass
-class CellProgram(NoFork):
-    """One blank cell, starting from its candidates (its prompt's `left` line). Each step is
-    local to its last lines: whenever news drop digits it writes a new `left` line and tells
-    the dropped digits, in one send, to its three unit threads of each; once one digit is
-    left, it announces it to its units and that digit's unit threads."""
+class CandidateProgram(NoFork):
+    """Digit `digit` in a blank cell. `left` counts the cell's live candidates, itself
+    included. A placement it hears rules it out (addressing sends it only placements of its
+    digit in its units, or of another digit in its cell): it strikes itself and exits. At
+    `left 1`, or woken as its digit's last place in a unit, it announces and answers."""
 
-    name: str
+    cell: str
     units: tuple[str, str, str]  # row, column, box
-    left: list[int]  # candidates
+    digit: int
+    left: int  # live candidates of the cell
+    ended: bool = False
     announced: bool = False
 
-    def _hear(self, news: list[Message]) -> list[int]:
-        """Apply news (only peers and this cell's unit threads write to a cell); the digits
-        they drop."""
-        left = set(self.left)
-        for message in news:
-            for cell, sign, digit in parse_facts(message.payload):
-                if sign != "=":
-                    continue
-                if cell == self.name:
-                    left &= {digit}  # a unit-digit thread names this cell's digit
-                else:
-                    left.discard(digit)
-        dropped = sorted(set(self.left) - left)
-        self.left = sorted(left)
-        return dropped
-
-    def _tell(self, dropped: list[int]) -> str:
-        # a candidate is given in none of the cell's units, so all three threads exist
-        targets = tuple(f"{u}#{d}" for d in dropped for u in self.units)
-        return act("send", " ".join(f"{self.name}!{d}" for d in dropped), targets)
-
-    def _announce(self) -> str:
-        self.announced = True
-        return announce(self.name, self.units, str(self.left[0]))
-
     def next_segment(self, news: list[Message]) -> str:
+        if self.ended:
+            return act("exit")
         if self.announced:
-            return act("answer", str(self.left[0]))
-        dropped = self._hear(news)
-        if dropped:
-            return f"left {digit_list(self.left)}\n" + self._tell(dropped)
-        if len(self.left) == 1:
-            return self._announce()
-        return act("recv")
+            return act("answer", str(self.digit))
+        count = ""
+        for message in news:  # one message a segment (the thread reads one at a time)
+            if "=" in message.payload:
+                self.ended = True
+                return strike(self.cell, self.units, self.digit)
+            if "!" in message.payload:
+                self.left -= 1
+                count = f"left {self.left}\n"
+            elif message.payload == WAKE:
+                self.left = 1
+        if self.left == 1:
+            self.announced = True
+            return count + announce(self.cell, self.units, self.digit)
+        return count + act("recv")
 
 
 @dataclass
 class UnitDigitProgram(NoFork):
-    """Digit `digit` in one unit: tracks which open cells can still take it, and writes
-    them as an `open` line whenever news shrink them."""
+    """Digit `digit` in one unit: `open` counts the unit's live candidates of the digit. A
+    struck one takes one off; at one it wakes its digit's candidates of the unit (only the
+    live one is there to read it); a placement of the digit ends it."""
 
+    unit: str
     digit: int
-    open_cells: list[str]  # in grid order
+    open: int
     told: bool = False
 
     def next_segment(self, news: list[Message]) -> str:
         if self.told:
             return act("exit")
-        state = ""
-        if news:
-            for message in news:
-                for cell, sign, value in parse_facts(message.payload):
-                    if sign == "=" and value == self.digit:
-                        return act("exit")  # the digit is placed in this unit
-                    if cell in self.open_cells:  # holds another digit, or rules this one out
-                        self.open_cells.remove(cell)
-            state = f"open {' '.join(self.open_cells)}\n"
-        if len(self.open_cells) == 1:
-            cell = self.open_cells[0]
+        count = ""
+        for message in news:  # one message a segment
+            if "=" in message.payload:
+                return act("exit")
+            self.open -= 1
+            count = f"open {self.open}\n"
+        if self.open == 1:
             self.told = True
-            return state + act("send", f"{cell}={self.digit}", (cell,))
-        return state + act("recv")
+            return count + act("send", WAKE, (f"{self.unit}#{self.digit}",))
+        return count + act("recv")

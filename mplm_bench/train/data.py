@@ -39,7 +39,7 @@ _HEAD_WORD = re.compile(re.escape(protocol.ACTION_MARK) + "?[A-Za-z]+")  # a ver
 
 
 def step_kind(role: str, text: str, first: bool) -> str:
-    """What a step does, e.g. 'cell, later: left @send': the thread's role, whether
+    """What a step does, e.g. 'candidate, later: left @send': the thread's role, whether
     it is the thread's first step, and each line's head word (a verb or a state word; 'fact'
     for a line like r3c4=7), repeats collapsed."""
     heads: list[str] = []
