@@ -35,11 +35,15 @@ class Vocabulary:
 
 
 def protocol_pieces() -> list[str]:
-    """Verbs, the insert mark, unit and cell name parts, and numbers after a space."""
+    """Verbs, the insert mark, unit and cell name parts, numbers after a space, and a digit
+    after `#`, `!` or `=`."""
     pieces = [protocol.ACTION_MARK + verb for verb in sorted(protocol.VERBS)]
     pieces.append(protocol.INSERT_MARK.strip())
     for k in range(1, MAX_NUMBER + 1):
         pieces += [f"r{k}", f"c{k}", f"b{k}", f"{SPACE}r{k}", f"{SPACE}c{k}", f"{SPACE}b{k}", f"{SPACE}{k}"]
+        # a digit in a name or a fact (`r1c1#15`, `r1c1!15`, `r1c1=15`) is one token too, so
+        # a two-digit digit is copied whole, not as two characters
+        pieces += [f"#{k}", f"!{k}", f"={k}"]
     return pieces
 
 
