@@ -85,7 +85,7 @@ def unit_digit_prompt(n: int, unit: str, digit: int, open_cells: int) -> str:
     return (f"Sudoku {n}x{n}. You are {oracle.counter_name(unit, digit)}: how many cells "
             f"of {unit} can still take {digit}.\n"
             f"On X={digit}: @exit. On X!{digit}: open <one less>. At open 1: "
-            f"@send {unit}#{digit} {oracle.WAKE}, then @exit. Else @recv.\n"
+            f"@send {oracle.digit_group(unit, digit)} {oracle.WAKE}, then @exit. Else @recv.\n"
             f"open {open_cells}\n")
 
 
@@ -154,11 +154,11 @@ class SudokuTask:
         specs = [ThreadSpec(oracle.candidate_name(grid.cell_name(n, i), d), "candidate",
                             candidate_prompt(puzzle, i, d), recv_one=True,
                             groups=(grid.cell_name(n, i),)
-                            + tuple(f"{u}#{d}" for u in grid.cell_units(n, i)))
+                            + tuple(oracle.digit_group(u, d) for u in grid.cell_units(n, i)))
                  for i in blanks for d in options[i]]
         specs += [ThreadSpec(oracle.counter_name(u, d), "unit-digit",
                              unit_digit_prompt(n, u, d, len(o)), recv_one=True,
-                             groups=(f"{u}#{d}",))
+                             groups=(oracle.digit_group(u, d),))
                   for u, d, o in unit_threads]
 
         def programs() -> dict:
@@ -174,7 +174,7 @@ class SudokuTask:
             candidates answered for stays blank (so the grid is wrong)."""
             found: dict[str, set[int]] = {}
             for name, payload in answers.items():
-                cell, _, digit = name.partition("#")
+                cell = name.partition("#")[0]
                 value = payload.strip()
                 found.setdefault(cell, set()).add(int(value) if value.isdigit() else 0)
             if any(grid.cell_name(n, i) not in found for i in blanks):

@@ -123,15 +123,20 @@ def candidate_name(cell: str, digit: int | str) -> str:
     return f"{cell}#{digit}"
 
 
+def digit_group(unit: str, digit: int | str) -> str:
+    """The group of a unit's candidates of a digit and its unit-digit thread."""
+    return f"{unit}#{digit}"
+
+
 def counter_name(unit: str, digit: int | str) -> str:
-    """The unit-digit thread; `{unit}#{digit}` is the group of its digit's candidates."""
-    return f"{unit}#{digit}n"
+    """The unit-digit thread."""
+    return f"{digit_group(unit, digit)}n"
 
 
 def announce(cell: str, units: tuple[str, ...], digit: int | str) -> str:
     """A candidate's announce: its cell's other candidates, its digit's candidates in its
     units and their unit-digit threads (members of those groups) hear `r1c1=3`."""
-    return act("send", f"{cell}={digit}", (cell,) + tuple(f"{u}#{digit}" for u in units))
+    return act("send", f"{cell}={digit}", (cell,) + tuple(digit_group(u, digit) for u in units))
 
 
 def strike(cell: str, units: tuple[str, ...], digit: int | str) -> str:
@@ -197,5 +202,5 @@ class UnitDigitProgram(NoFork):
             count = f"open {self.open}\n"
         if self.open == 1:
             self.told = True
-            return count + act("send", WAKE, (f"{self.unit}#{self.digit}",))
+            return count + act("send", WAKE, (digit_group(self.unit, self.digit),))
         return count + act("recv")
