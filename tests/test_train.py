@@ -44,11 +44,11 @@ def test_every_piece_is_one_token_in_llama_cpp(vocab, vocab_file):
     ids = {token: i for i, token in enumerate(vocab.tokens)}
     for piece in protocol_pieces():
         assert tokenizer.encode(piece.replace(SPACE, " ")) == [ids[piece]], piece
-    text = "@send r12#5,c3#5,b11#5 r12c3!5\n<< r1c4: r1c4=4\n"
+    text = "@send r12c3,r12#15n,c3#15n,b11#15n r12c3!15\n<< r1c4#4: r1c4=4\nleft 12\n"
     pieces = [vocab.tokens[t] for t in tokenizer.encode(text)]
-    assert pieces == ["@send", "▁r12", "#", "5", ",", "c3", "#", "5", ",", "b11", "#", "5",
-                      "▁r12", "c3", "!", "5", "<0x0A>", "<<", "▁r1", "c4", ":", "▁r1", "c4",
-                      "=", "4", "<0x0A>"]
+    assert pieces == ["@send", "▁r12", "c3", ",", "r12", "#15", "n", ",", "c3", "#15", "n", ",",
+                      "b11", "#15", "n", "▁r12", "c3", "!15", "<0x0A>", "<<", "▁r1", "c4", "#4",
+                      ":", "▁r1", "c4", "=4", "<0x0A>", "left", "▁12", "<0x0A>"]
     assert tokenizer.decode(tokenizer.encode("é ü\n")) == "é ü\n"  # byte fallback
 
 
