@@ -40,9 +40,9 @@ KNOWN_MODELS = {
         "",
         "",
         "models/sudoku-protocol.gguf",
-        "0.94M params, 1.9 MB, trained here from Sudoku oracle transcripts "
-        "(models/sudoku-protocol.md); opt-in: it does not solve puzzles yet",
-        # its trained context is its window; a 25x25 MPLM run writes ~114K tokens. Backend
+        "0.93M params, 1.9 MB, trained here from Sudoku oracle transcripts "
+        "(models/sudoku-protocol.md); Sudoku's default: solves by message passing",
+        # its trained context is its window; a 25x25 MPLM run writes ~110K tokens. Backend
         # settings stay the run's (unified KV, 16 slots): measured here, a KV stream per
         # thread with 128 slots decodes 1,176 tokens/s against 854, but steps that also
         # prefill messages run 2.3x slower per token (llama.cpp splits them into ubatches)
@@ -50,9 +50,9 @@ KNOWN_MODELS = {
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
-# per task; other tasks get DEFAULT_MODEL. Empty: the shipped sudoku-protocol model does not
-# solve puzzles yet (issue 7, models/sudoku-protocol.md), so it is opt-in (--model)
-TASK_DEFAULT_MODELS: dict[str, str] = {}
+# per task; other tasks get DEFAULT_MODEL. Sudoku's is the protocol model trained here: it
+# solves by message passing, where a general chat model does not follow the protocol
+TASK_DEFAULT_MODELS: dict[str, str] = {"sudoku": "sudoku-protocol"}
 MODEL_ENV = "MPLM_BENCH_MODEL"  # overrides the default model for every command
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # models/ of an editable install
 

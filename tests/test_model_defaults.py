@@ -7,11 +7,12 @@ from mplm_bench.runner import MODEL_BUDGETS, policy_budgets
 
 def test_per_task_defaults_and_the_environment_override(monkeypatch):
     monkeypatch.delenv(models.MODEL_ENV, raising=False)
-    # the protocol model stays opt-in until it solves puzzles (issue 7)
-    assert models.default_model("sudoku") == models.default_model(None) == "smollm2-135m"
-    monkeypatch.setattr(models, "TASK_DEFAULT_MODELS", {"sudoku": "sudoku-protocol"})
+    # Sudoku runs the protocol model trained here; every other task the chat model
     assert models.default_model("sudoku") == "sudoku-protocol"
-    assert models.default_model("sat") == "smollm2-135m"
+    assert models.default_model("sat") == models.default_model(None) == "smollm2-135m"
+    monkeypatch.setattr(models, "TASK_DEFAULT_MODELS", {})
+    assert models.default_model("sudoku") == "smollm2-135m"
+    monkeypatch.setattr(models, "TASK_DEFAULT_MODELS", {"sudoku": "sudoku-protocol"})
     monkeypatch.setenv(models.MODEL_ENV, "smollm2-135m")
     assert models.default_model("sudoku") == "smollm2-135m"
 

@@ -128,20 +128,21 @@ def test_eval_steps_by_kind_splits_the_same_steps(tmp_path):
 def test_eval_steps_shows_wrong_steps_one_group_at_a_time():
     from mplm_bench.train.pipeline import eval_steps
 
-    result = eval_steps(SHIPPED, [4], ["mplm"], 1, 2048, by_kind=True, errors=3)
+    # the shipped model is trained on MPLM alone: its CoT and FJ steps are wrong
+    result = eval_steps(SHIPPED, [4], ["cot", "fj"], 1, 2048, by_kind=True, errors=3)
     wrong_groups = sorted(g for g, row in result.table.items() if row["right"] < row["steps"])
     assert len(wrong_groups) >= 3  # else this model no longer tests the round robin
     assert [step.group for step in result.wrong] == wrong_groups[:3]
     for step in result.wrong:
         assert step.before.startswith("Sudoku 4x4")
         assert step.want.endswith("\n") and step.got != step.want
-    assert eval_steps(SHIPPED, [4], ["mplm"], 1, 2048).wrong == []  # none unless asked
+    assert eval_steps(SHIPPED, [4], ["cot", "fj"], 1, 2048).wrong == []  # none unless asked
 
 
 def test_eval_steps_prints_the_wrong_steps():
     from cli_checks import invoke
 
-    shown = invoke("eval-steps", str(SHIPPED), "--sizes", "4", "--paradigms", "mplm", "--errors", "2")
+    shown = invoke("eval-steps", str(SHIPPED), "--sizes", "4", "--paradigms", "fj", "--errors", "2")
     assert shown.exit_code == 0, shown.output
     assert shown.output.count("wrong step ") == 2 and shown.output.count("oracle:") == 2
 
