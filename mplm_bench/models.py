@@ -40,7 +40,7 @@ KNOWN_MODELS = {
         "",
         "",
         "models/sudoku-protocol.gguf",
-        "0.93M params, 1.9 MB, trained here from Sudoku oracle transcripts "
+        "0.94M params, 1.9 MB, trained here from Sudoku oracle transcripts "
         "(models/sudoku-protocol.md); Sudoku's default: solves by message passing",
         # its trained context is its window; a 25x25 MPLM run writes ~110K tokens. Backend
         # settings stay the run's (unified KV, 16 slots): measured here, a KV stream per
