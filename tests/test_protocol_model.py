@@ -7,20 +7,20 @@ from typer.testing import CliRunner
 
 from mplm_bench.cli import app
 from mplm_bench.paradigms import MPLM
+from mplm_bench.results import read_trace
 from mplm_bench.runtime.thread import Message
 from mplm_bench.tasks.sudoku import SudokuTask
 
 
 def departures(trace_path) -> tuple[int, list[str]]:
     """Segments checked, and those that differ from the oracle program's."""
-    events = [json.loads(line) for line in trace_path.read_text().splitlines()]
-    head = events[0]
+    head, events = read_trace(trace_path)
     task = SudokuTask()
     seed = int(head["instance_id"].split("-s")[1].split("-")[0])
     programs = task.setup(task.instances(head["size"], 1, seed)[0], MPLM).programs()
     news: dict[str, list[Message]] = {}
     checked, differ = 0, []
-    for event in events[1:]:
+    for event in events:
         name = event.get("thread")
         if event["event"] == "deliver":
             news.setdefault(name, []).append(Message(event["from"], event["payload"], event["tick"]))

@@ -145,6 +145,12 @@ def strike(cell: str, units: tuple[str, ...], digit: int | str) -> str:
     return act("send", f"{cell}!{digit}", (cell,) + tuple(counter_name(u, digit) for u in units))
 
 
+def _sign(payload: str) -> str | None:
+    """'=' for a placement (`r1c1=3`), '!' for a strike (`r1c1!3`), None for a wake."""
+    facts = parse_facts(payload)
+    return facts[0][1] if facts else None
+
+
 @dataclass
 class CandidateProgram(NoFork):
     """Digit `digit` in a blank cell. `left` counts the cell's live candidates, itself
@@ -166,10 +172,11 @@ class CandidateProgram(NoFork):
             return act("answer", str(self.digit))
         count = ""
         for message in news:  # one message a segment (the thread reads one at a time)
-            if "=" in message.payload:
+            sign = _sign(message.payload)
+            if sign == "=":
                 self.ended = True
                 return strike(self.cell, self.units, self.digit)
-            if "!" in message.payload:
+            if sign == "!":
                 self.left -= 1
                 count = f"left {self.left}\n"
             elif message.payload == WAKE:
@@ -196,7 +203,7 @@ class UnitDigitProgram(NoFork):
             return act("exit")
         count = ""
         for message in news:  # one message a segment
-            if "=" in message.payload:
+            if _sign(message.payload) == "=":
                 return act("exit")
             self.open -= 1
             count = f"open {self.open}\n"
