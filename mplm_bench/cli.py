@@ -231,7 +231,8 @@ def train_sudoku(
     resume: bool = typer.Option(False, help="continue from OUT.pt"),
     batch_tokens: int = typer.Option(4096, min=256, help="padded tokens per batch"),
     puzzles: str = typer.Option("", help="training puzzles per size, e.g. 4:96,9:24 "
-                                         "(default 4:96,9:24,16:4,25:2)"),
+                                         "(default 4:96,9:24,16:4,25:2), or per paradigm "
+                                         "and size, e.g. cot/4:2000"),
     lr: float = typer.Option(3e-3, min=0.0, help="peak learning rate (AdamW, cosine decay)"),
     device: str = typer.Option("auto", help="auto, cpu or cuda (bfloat16 on a GPU)"),
     data: Optional[Path] = typer.Option(None, help="transcripts file (.npz): read if it exists, "

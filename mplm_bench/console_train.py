@@ -27,16 +27,19 @@ def parse_sizes(text: str) -> list[int]:
     return parse(text, SIZES, least=1)
 
 
-def parse_puzzles(text: str) -> dict[int, int]:
-    """'4:500,9:100' -> {4: 500, 9: 100, 16: 4, 25: 2}."""
+def parse_puzzles(text: str) -> dict[str, int]:
+    """'4:500,cot/9:100' -> {'4': 500, '9': 24, '16': 4, '25': 2, 'cot/9': 100}."""
     from mplm_bench.train.pipeline import PUZZLES
 
     counts = dict(PUZZLES)  # sizes not named keep their default
     for part in filter(None, text.split(",")):
-        size, _, count = part.partition(":")
-        if not (size.strip().isdigit() and count.strip().isdigit() and int(count) > 0):
-            raise TaskInputError(f"--puzzles: {part!r} is not SIZE:COUNT (e.g. 4:96,9:24)")
-        counts[parse_sizes(size)[0]] = int(count)
+        key, _, count = part.strip().partition(":")
+        paradigm, _, size = key.rpartition("/")
+        if not (size.isdigit() and count.isdigit() and int(count) > 0):
+            raise TaskInputError(f"--puzzles: {part!r} is not SIZE:COUNT or PARADIGM/SIZE:COUNT "
+                                 "(e.g. 4:96,cot/9:500)")
+        prefix = f"{user_paradigms(paradigm)[0].name}/" if paradigm else ""
+        counts[f"{prefix}{parse_sizes(size)[0]}"] = int(count)
     return counts
 
 

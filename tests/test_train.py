@@ -153,6 +153,7 @@ def test_eval_steps_prints_the_wrong_steps():
     (["eval-steps", "/nonexistent/model.gguf"], "model file not found"),
     (["train", "sudoku", "--puzzles", "4:x", "--out", "x.gguf"], "'4:x' is not SIZE:COUNT"),
     (["train", "sudoku", "--puzzles", "7:3", "--out", "x.gguf"], "must be one of 4, 9, 16, 25"),
+    (["train", "sudoku", "--puzzles", "tot/4:3", "--out", "x.gguf"], "unknown paradigm 'tot'"),
     (["train", "sudoku", "--device", "tpu", "--out", "x.gguf"], "must be auto, cpu or cuda"),
     (["train", "sudoku", "--d-model", "100", "--heads", "3", "--out", "x.gguf"], "even head width"),
     (["train", "sudoku", "--init", "/nonexistent/m.gguf", "--out", "x.gguf"], "model file not found"),
@@ -161,6 +162,22 @@ def test_bad_training_input_is_one_line_and_exit_2(args, words):
     from cli_checks import invoke, one_line_error
 
     one_line_error(invoke(*args), words)
+
+
+def test_puzzle_counts_per_paradigm_win_over_counts_per_size(vocab_file):
+    from mplm_bench.console_train import parse_puzzles
+    from mplm_bench.train.pipeline import TrainOptions, load_data, used_counts
+
+    puzzles = parse_puzzles("4:2,cot/4:5,fj/9:7")
+    assert puzzles == {"4": 2, "9": 24, "16": 4, "25": 2, "cot/4": 5, "fj/9": 7}
+    assert used_counts(puzzles, [4], ["mplm", "cot"]) == {"4": 2, "cot/4": 5}
+    options = TrainOptions([4], ["mplm", "cot"], Path("m.gguf"), puzzles=puzzles)
+    items = load_data(load_tokenizer(str(vocab_file)), options, puzzles, 1)
+    cot = [item for item in items if item.paradigm == "cot"]
+    assert len(cot) == 5  # one thread a CoT run, five puzzles
+    mplm_threads = sum(len(oracle_threads(load_tokenizer(str(vocab_file)), 4, "mplm", seed))
+                       for seed in (1, 2))
+    assert len(items) - len(cot) == mplm_threads
 
 
 def test_transcripts_come_back_from_the_data_file_unchanged(vocab_file, tmp_path):

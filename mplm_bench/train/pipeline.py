@@ -25,8 +25,10 @@ from mplm_bench.train.vocab import Vocabulary, build_vocabulary, protocol_pieces
 
 TRAIN_SEED = 100_000  # training puzzles: seeds far from the runs' 0, 1, 2, ...
 HELDOUT_SEED = 200_000
-PUZZLES = {4: 96, 9: 24, 16: 4, 25: 2}  # training puzzles per size
-HELDOUT_PUZZLES = {4: 8, 9: 2, 16: 1, 25: 1}
+# Puzzles per size ("4"), or per paradigm and size ("cot/4", which wins over "4"): a CoT
+# transcript is one thread, an MPLM run hundreds, so a mixed model wants more CoT puzzles.
+PUZZLES = {"4": 96, "9": 24, "16": 4, "25": 2}  # training puzzles
+HELDOUT_PUZZLES = {"4": 8, "9": 2, "16": 1, "25": 1}
 
 
 @dataclass
@@ -43,7 +45,7 @@ class TrainOptions:
     time_limit: float = 0.0  # seconds this call may train (0: no limit); resume continues
     resume: bool = False
     batch_tokens: int = 4096  # padded tokens per batch
-    puzzles: dict[int, int] = field(default_factory=lambda: dict(PUZZLES))
+    puzzles: dict[str, int] = field(default_factory=lambda: dict(PUZZLES))  # see PUZZLES
     lr: float = 3e-3  # peak learning rate
     device: str = "auto"  # "auto": cuda when torch sees a GPU, else cpu
     data: Path | None = None  # transcripts file: read when it exists, else written
@@ -79,11 +81,25 @@ def sudoku_vocabulary():
         sudoku_prompts(list(SIZES), list(PARADIGMS), 0)))
 
 
-def load_data(tokenizer, options: TrainOptions, puzzles: dict[int, int], first_seed: int):
+def puzzle_count(puzzles: dict[str, int], paradigm: str, size: int) -> int:
+    """Puzzles of one paradigm and size: its "cot/4" count, else its size's "4", else 1."""
+    return puzzles.get(f"{paradigm}/{size}", puzzles.get(str(size), 1))
+
+
+def used_counts(puzzles: dict[str, int], sizes: list[int], paradigms: list[str]) -> dict[str, int]:
+    """The counts that apply to these sizes and paradigms (per size; per paradigm where set)."""
+    counts = {str(n): puzzles.get(str(n), 1) for n in sizes}
+    counts |= {key: count for key, count in puzzles.items()
+               if "/" in key and key.split("/")[0] in paradigms and int(key.split("/")[1]) in sizes}
+    return counts
+
+
+def load_data(tokenizer, options: TrainOptions, puzzles: dict[str, int], first_seed: int):
     items = []
     for size in options.sizes:
-        seeds = range(first_seed, first_seed + puzzles.get(size, 1))
-        items += sudoku_transcripts(tokenizer, [size], options.paradigms, seeds, options.max_len)
+        for paradigm in options.paradigms:
+            seeds = range(first_seed, first_seed + puzzle_count(puzzles, paradigm, size))
+            items += sudoku_transcripts(tokenizer, [size], [paradigm], seeds, options.max_len)
     return items
 
 
@@ -126,8 +142,7 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
 def model_card(summary: dict) -> str:
     """The model card: how it was made and how well it predicts held-out steps."""
     model, data, options = summary["model"], summary["train_data"], summary["options"]
-    puzzles = {int(size): count for size, count in options["puzzles"].items()
-               if int(size) in options["sizes"]}
+    puzzles = used_counts(options["puzzles"], options["sizes"], options["paradigms"])
     lines = [f"# {Path(summary['options']['out']).stem}", "",
              f"A {summary['parameters']:,}-parameter Llama-architecture model ({model['layers']} "
              f"layers, width {model['d_model']}, {model['heads']} heads, vocabulary "
@@ -141,8 +156,9 @@ def model_card(summary: dict) -> str:
              f"training wall time {summary['train_seconds']} s on {summary['hardware']}.", "",
              f"Training data: {data['transcripts']:,} thread transcripts, {data['tokens']:,} "
              f"tokens, {data['generated']:,} of them with loss ({data['steps']:,} steps), "
-             f"paradigms {', '.join(options['paradigms'])}; puzzles per size {puzzles} (seeds "
-             f"from {TRAIN_SEED}).", "",
+             f"paradigms {', '.join(options['paradigms'])}; puzzles per size (and per paradigm "
+             f"and size) {', '.join(f'{k}: {v}' for k, v in puzzles.items())} (seeds from "
+             f"{TRAIN_SEED}).", "",
              f"Held-out step accuracy (teacher-forced; puzzles from seed {HELDOUT_SEED}):", "",
              "| paradigm size | steps | right | accuracy |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {key} | {row['steps']} | {row['right']} | {row['accuracy']:.2%} |"
@@ -205,8 +221,8 @@ def _data_meta(options: TrainOptions) -> dict:
     """What decides the transcripts: a data file made with other values is not reused."""
     return dict(sizes=options.sizes, paradigms=options.paradigms, max_len=options.max_len,
                 train_seed=TRAIN_SEED, heldout_seed=HELDOUT_SEED,
-                puzzles={str(n): options.puzzles.get(n, 1) for n in options.sizes},
-                heldout_puzzles={str(n): HELDOUT_PUZZLES.get(n, 1) for n in options.sizes})
+                puzzles=used_counts(options.puzzles, options.sizes, options.paradigms),
+                heldout_puzzles=used_counts(HELDOUT_PUZZLES, options.sizes, options.paradigms))
 
 
 def _transcripts(options: TrainOptions) -> tuple[list[Transcript], list[Transcript], Vocabulary]:
@@ -262,7 +278,7 @@ def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles
     model = read_gguf(model_path)
     tokenizer = load_tokenizer(str(model_path))
     options = TrainOptions(sizes, paradigms, model_path, max_len=max_len)
-    heldout = load_data(tokenizer, options, {size: puzzles for size in sizes}, HELDOUT_SEED)
+    heldout = load_data(tokenizer, options, {str(size): puzzles for size in sizes}, HELDOUT_SEED)
 
     def text(item: Transcript, start: int, end: int) -> str:
         return tokenizer.decode(item.tokens[start:end].tolist())
