@@ -34,6 +34,9 @@ _OPTIONS: dict[str, tuple[object, object]] = {
     "window": (int, typer.Option(0, help="per-thread context limit in tokens [0: 8192 for the "
                                          "model policy, 1M for the oracle]")),
     "max_threads": (int, typer.Option(20000, help="budget: threads per run")),
+    "max_live_kv": (int, typer.Option(0, help="budget: tokens in KV over all live threads, "
+                                              "parked ones included [0: the model's default; "
+                                              "none for most]")),
     "timeout": (float, typer.Option(600.0, help="budget: seconds per run")),
     "temperature": (float, typer.Option(0.0, help="0 = greedy; else seeded sampling")),
     "grammar": (bool, typer.Option(False, help="constrain the protocol syntax with GBNF")),
@@ -90,6 +93,7 @@ class RunOptions:
     max_tokens: int
     window: int
     max_threads: int
+    max_live_kv: int
     timeout: float
     temperature: float
     grammar: bool
@@ -121,7 +125,7 @@ class RunOptions:
             model=self.model, instances=self.instances, seed=self.seed,
             out=str(self.out or console.default_out(task)), resume=self.resume,
             budgets=policy_budgets(self.policy, self.max_tokens, self.window, self.max_threads,
-                                   self.timeout, run_defaults(self.model, task)),
+                                   self.timeout, run_defaults(self.model, task), self.max_live_kv),
             temperature=self.temperature, grammar=self.grammar, trace=self.trace,
             tolerant=tolerant_default if self.tolerant is None else self.tolerant,
             task_options=task_options,

@@ -46,7 +46,9 @@ KNOWN_MODELS = {
         # settings stay the run's (unified KV, 16 slots): measured here, a KV stream per
         # thread with 128 slots decodes 1,176 tokens/s against 854, but steps that also
         # prefill messages run 2.3x slower per token (llama.cpp splits them into ubatches)
-        dict(max_tokens=2_000_000, window=2048),
+        # Live KV (tokens): a 25x25 MPLM run peaks at ~360K (2 KB each for this model); a
+        # runaway fork tree (children forking children) would hold gigabytes
+        dict(max_tokens=2_000_000, window=2048, max_live_kv=1_000_000),
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"

@@ -33,16 +33,19 @@ RUN_BACKEND_DEFAULTS = dict(n_seq_max=16)
 
 
 def policy_budgets(policy: str, max_tokens: int, window: int, max_threads: int,
-                   wall_s: float, model_defaults: dict | None = None) -> Budgets:
+                   wall_s: float, model_defaults: dict | None = None,
+                   max_live_kv: int = 0) -> Budgets:
     """Budgets with 0 meaning the policy's default (or the model's, models.run_defaults)."""
     model_defaults = model_defaults or {}
     base = Budgets()
     if policy != "oracle":  # a real backend holds the contexts: the model's window
         base = Budgets(model_defaults.get("max_tokens", MODEL_BUDGETS.max_tokens),
-                       model_defaults.get("window", MODEL_BUDGETS.window))
+                       model_defaults.get("window", MODEL_BUDGETS.window),
+                       max_live_kv=model_defaults.get("max_live_kv", 0))
     if policy == "replay":  # a perfect model writes what the oracle writes
-        base = Budgets(Budgets().max_tokens, base.window)
-    return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s)
+        base = Budgets(Budgets().max_tokens, base.window, max_live_kv=base.max_live_kv)
+    return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s,
+                   max_live_kv or base.max_live_kv)
 
 
 @dataclass

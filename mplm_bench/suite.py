@@ -10,7 +10,8 @@ results folder, which `compare` checks against a recorded baseline.
     policy = "oracle"                   # or "model"
     instances = 2
     seed = 0
-    max_tokens = 64                     # budgets: max_tokens, window, max_threads, timeout
+    max_tokens = 64                     # budgets: max_tokens, window, max_threads,
+                                        # max_live_kv, timeout (0: the model's default)
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ from mplm_bench.tasks.base import TaskInputError
 
 TOP_KEYS = {"name", "description", "run"}
 RUN_KEYS = {"task", "sizes", "paradigms", "policy", "model", "instances", "seed", "difficulty",
-            "max_tokens", "window", "max_threads", "timeout", "seq_max", "threads",
-            "kind", "hops", "chunks", "ratio", "split", "satisfiable"}
+            "max_tokens", "window", "max_threads", "max_live_kv", "timeout", "seq_max",
+            "threads", "kind", "hops", "chunks", "ratio", "split", "satisfiable"}
 TASKS = {"sudoku", "sat", "longqa"}  # sizes: sudoku side n; sat variables; longqa tokens
 TOLERANT_TASKS = {"longqa"}  # tasks whose runs read actions tolerantly (prompted models)
 
@@ -57,6 +58,7 @@ class SuiteRun:
     max_tokens: int = 0  # 0: the policy's default
     window: int = 0
     max_threads: int = 20000
+    max_live_kv: int = 0  # tokens; 0: the model's default
     timeout: float = 600.0  # seconds per run
     seq_max: int = 16
     threads: int = 0  # CPU threads for llama.cpp, 0 = all
@@ -122,8 +124,8 @@ def _check_values(run: SuiteRun, where: str) -> None:
         fail(f"policy must be {', '.join(POLICIES)}, got {run.policy!r}")
     if not isinstance(run.ratio, (int, float)) or isinstance(run.ratio, bool):
         fail(f"ratio must be a number, got {run.ratio!r}")
-    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "seq_max", "threads",
-                "hops", "chunks", "split"):
+    for key in ("instances", "seed", "max_tokens", "window", "max_threads", "max_live_kv",
+                "seq_max", "threads", "hops", "chunks", "split"):
         value = getattr(run, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "instances" else 0):
             fail(f"{key} must be a {'positive' if key == 'instances' else 'non-negative'} integer, "
@@ -132,10 +134,12 @@ def _check_values(run: SuiteRun, where: str) -> None:
 
 def run_configs(suite: Suite, out: Path):
     """One runner config per suite entry and size, all writing into `out`."""
+    from mplm_bench.models import run_defaults
     from mplm_bench.runner import RunConfig, policy_budgets
 
-    for run in suite.runs:
-        budgets = policy_budgets(run.policy, run.max_tokens, run.window, run.max_threads, run.timeout)
+    for run in suite.runs:  # budgets as `run` sets them for the same model
+        budgets = policy_budgets(run.policy, run.max_tokens, run.window, run.max_threads,
+                                 run.timeout, run_defaults(run.model, run.task), run.max_live_kv)
         for size in run.sizes:
             yield run, size, RunConfig(
                 task=run.task, size=size, paradigms=list(run.paradigms), policy=run.policy,

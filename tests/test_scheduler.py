@@ -152,6 +152,19 @@ def test_thread_budget():
     assert outcome.status is RunStatus.BUDGET_EXHAUSTED
 
 
+def test_live_kv_budget_stops_a_run_whose_threads_hold_more_kv():
+    def root():  # three children, each holding a copy of the root's 22-token context
+        return {"root": ScriptedProgram(["@fork a | b | c\n", "@join\n", "@answer x\n"],
+                                        child=ScriptedProgram(["@return x\n"]))}
+
+    free = run(root(), verbs=FORK_JOIN.verbs)
+    peak = free.accounting.peak_live_kv
+    assert free.status is None and peak > 4 * len("Proot\n@fork a | b | c\n")
+    assert run(root(), verbs=FORK_JOIN.verbs, budgets=Budgets(max_live_kv=peak)).status is None
+    over = run(root(), verbs=FORK_JOIN.verbs, budgets=Budgets(max_live_kv=peak - 1))
+    assert over.status is RunStatus.BUDGET_EXHAUSTED and f"{peak - 1} KV tokens" in over.detail
+
+
 def test_protocol_errors_are_statuses():
     assert run({"a": ScriptedProgram(["@jump\n"])}).status is RunStatus.PROTOCOL_ERROR
     assert run({"a": ScriptedProgram(["@fork x\n"])}).status is RunStatus.PROTOCOL_ERROR  # not MPLM

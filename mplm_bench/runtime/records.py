@@ -39,6 +39,9 @@ class Budgets:
     window: int = 1_000_000  # tokens per thread context
     max_threads: int = 20_000
     wall_s: float = 3600.0  # seconds
+    # tokens held in KV by all live threads, parked ones included (memory: a runaway fork
+    # tree holds thousands of copied contexts); 0: no limit
+    max_live_kv: int = 0
 
 
 @dataclass

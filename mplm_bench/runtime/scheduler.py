@@ -207,6 +207,9 @@ class Scheduler:
         if self._generated_now() > self.budgets.max_tokens:
             raise _Stop(RunStatus.BUDGET_EXHAUSTED,
                         f"generated more than {self.budgets.max_tokens} tokens")
+        if self.budgets.max_live_kv and self.acc.peak_live_kv > self.budgets.max_live_kv:
+            raise _Stop(RunStatus.BUDGET_EXHAUSTED,
+                        f"live threads held more than {self.budgets.max_live_kv} KV tokens")
         if time.monotonic() - start > self.budgets.wall_s:
             raise _Stop(RunStatus.TIMEOUT, f"ran longer than {self.budgets.wall_s:g} s")
 
