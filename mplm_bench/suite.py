@@ -11,7 +11,8 @@ results folder, which `compare` checks against a recorded baseline.
     instances = 2
     seed = 0
     max_tokens = 64                     # budgets: max_tokens, window, max_threads,
-                                        # max_live_kv, timeout (0: the model's default)
+                                        # max_live_kv, timeout (for max_tokens, window and
+                                        # max_live_kv 0 means the model's default)
 """
 from __future__ import annotations
 
