@@ -128,7 +128,7 @@ def test_eval_steps_by_kind_splits_the_same_steps(tmp_path):
 def test_eval_steps_shows_wrong_steps_one_group_at_a_time():
     from mplm_bench.train.pipeline import eval_steps
 
-    # the shipped model is trained on MPLM alone: its CoT and FJ steps are wrong
+    # the shipped model gets CoT steps (a solved grid without working) and FJ steps wrong
     result = eval_steps(SHIPPED, [4], ["cot", "fj"], 1, 2048, by_kind=True, errors=3)
     wrong_groups = sorted(g for g, row in result.table.items() if row["right"] < row["steps"])
     assert len(wrong_groups) >= 3  # else this model no longer tests the round robin
