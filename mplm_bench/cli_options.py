@@ -29,15 +29,15 @@ _OPTIONS: dict[str, tuple[object, object]] = {
     "seed": (int, typer.Option(0, help="first generator seed; instance k uses seed + k")),
     "out": (Optional[Path], typer.Option(None, help="results folder (default: results/<run-id>)")),
     "resume": (bool, typer.Option(False, help="skip instance x paradigm rows already in --out")),
-    "max_tokens": (int, typer.Option(0, help="budget: generated tokens per run, all threads "
+    "max_tokens": (int, typer.Option(0, min=0, help="budget: generated tokens per run, all threads "
                                              "[0: 2048 for the model policy, 2M for the oracle]")),
-    "window": (int, typer.Option(0, help="per-thread context limit in tokens [0: 8192 for the "
+    "window": (int, typer.Option(0, min=0, help="per-thread context limit in tokens [0: 8192 for the "
                                          "model policy, 1M for the oracle]")),
-    "max_threads": (int, typer.Option(20000, help="budget: threads per run")),
-    "max_live_kv": (int, typer.Option(0, help="budget: tokens in KV over all live threads, "
+    "max_threads": (int, typer.Option(20000, min=1, help="budget: threads per run")),
+    "max_live_kv": (int, typer.Option(0, min=0, help="budget: tokens in KV over all live threads, "
                                               "parked ones included [0: the model's default; "
                                               "none for most]")),
-    "timeout": (float, typer.Option(600.0, help="budget: seconds per run")),
+    "timeout": (float, typer.Option(600.0, min=0.0, help="budget: seconds per run")),
     "temperature": (float, typer.Option(0.0, help="0 = greedy; else seeded sampling")),
     "grammar": (bool, typer.Option(False, help="constrain the protocol syntax with GBNF")),
     "tolerant": (Optional[bool], typer.Option(None, "--tolerant/--strict", help="read actions "

@@ -85,6 +85,10 @@ def test_the_installed_command_reports_errors_without_a_traceback(tmp_path):
     (["run", "sudok"], "error: No such command 'sudok'", "(see mplm-bench run --help)"),
     (["eval-steps", "m.gguf", "--errors", "-1"], "error: Invalid value for '--errors'",
      "(see mplm-bench eval-steps --help)"),
+    (["run", "sudoku", "--max-threads", "-1"], "error: Invalid value for '--max-threads'",
+     "(see mplm-bench run sudoku --help)"),
+    (["run", "sudoku", "--max-live-kv", "-5"], "error: Invalid value for '--max-live-kv'",
+     "(see mplm-bench run sudoku --help)"),
 ])
 def test_usage_errors_of_the_installed_command_are_one_line(args, start, end):
     """The reason between the two ends is Typer's wording, which its versions change."""
