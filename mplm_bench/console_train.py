@@ -29,7 +29,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def parse_puzzles(text: str) -> dict[str, int]:
     """'4:500,cot/9:100' -> {'4': 500, '9': 24, '16': 4, '25': 2, 'cot/9': 100}."""
-    from mplm_bench.train.pipeline import PUZZLES
+    from mplm_bench.train.pipeline import PUZZLES, puzzle_key
 
     counts = dict(PUZZLES)  # sizes not named keep their default
     for part in filter(None, text.split(",")):
@@ -38,8 +38,8 @@ def parse_puzzles(text: str) -> dict[str, int]:
         if not (size.isdigit() and count.isdigit() and int(count) > 0):
             raise TaskInputError(f"--puzzles: {part!r} is not SIZE:COUNT or PARADIGM/SIZE:COUNT "
                                  "(e.g. 4:96,cot/9:500)")
-        prefix = f"{user_paradigms(paradigm)[0].name}/" if paradigm else ""
-        counts[f"{prefix}{parse_sizes(size)[0]}"] = int(count)
+        n = parse_sizes(size)[0]
+        counts[puzzle_key(user_paradigms(paradigm)[0].name, n) if paradigm else str(n)] = int(count)
     return counts
 
 

@@ -1,7 +1,7 @@
 """Run a task's instances under each paradigm with one policy, writing a row per run."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -43,7 +43,7 @@ def policy_budgets(policy: str, max_tokens: int, window: int, max_threads: int,
                        model_defaults.get("window", MODEL_BUDGETS.window),
                        max_live_kv=model_defaults.get("max_live_kv", 0))
     if policy == "replay":  # a perfect model writes what the oracle writes
-        base = Budgets(Budgets().max_tokens, base.window, max_live_kv=base.max_live_kv)
+        base = replace(base, max_tokens=Budgets().max_tokens)
     return Budgets(max_tokens or base.max_tokens, window or base.window, max_threads, wall_s,
                    max_live_kv or base.max_live_kv)
 

@@ -81,16 +81,21 @@ def sudoku_vocabulary():
         sudoku_prompts(list(SIZES), list(PARADIGMS), 0)))
 
 
+def puzzle_key(paradigm: str, size: int) -> str:
+    """The --puzzles key of one paradigm and size: "cot/4"."""
+    return f"{paradigm}/{size}"
+
+
 def puzzle_count(puzzles: dict[str, int], paradigm: str, size: int) -> int:
     """Puzzles of one paradigm and size: its "cot/4" count, else its size's "4", else 1."""
-    return puzzles.get(f"{paradigm}/{size}", puzzles.get(str(size), 1))
+    return puzzles.get(puzzle_key(paradigm, size), puzzles.get(str(size), 1))
 
 
 def used_counts(puzzles: dict[str, int], sizes: list[int], paradigms: list[str]) -> dict[str, int]:
     """The counts that apply to these sizes and paradigms (per size; per paradigm where set)."""
     counts = {str(n): puzzles.get(str(n), 1) for n in sizes}
-    counts |= {key: count for key, count in puzzles.items()
-               if "/" in key and key.split("/")[0] in paradigms and int(key.split("/")[1]) in sizes}
+    counts |= {key: puzzles[key] for n in sizes for key in (puzzle_key(p, n) for p in paradigms)
+               if key in puzzles}
     return counts
 
 
