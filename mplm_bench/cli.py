@@ -226,6 +226,8 @@ def train_sudoku(
     heads: int = typer.Option(4, min=1, help="attention heads"),
     seed: int = typer.Option(0, help="initialisation and batch order"),
     max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+    cut_long: bool = typer.Option(False, help="cut longer thread contexts at --max-len (their "
+                                              "first steps are kept) instead of leaving them out"),
     time_limit: float = typer.Option(0, help="seconds to train in this call (0: no limit); "
                                             "a checkpoint OUT.pt lets --resume continue"),
     resume: bool = typer.Option(False, help="continue from OUT.pt"),
@@ -238,7 +240,11 @@ def train_sudoku(
     data: Optional[Path] = typer.Option(None, help="transcripts file (.npz): read if it exists, "
                                                    "else written, so data is made once"),
     init: Optional[Path] = typer.Option(None, help="GGUF model of the same shape to continue "
-                                                   "training from (new optimizer and schedule)"),
+                                                   "training from (new optimizer and schedule); "
+                                                   "with fewer blocks than --layers, the new "
+                                                   "ones go on top and start as the identity"),
+    freeze_init: bool = typer.Option(False, help="keep the --init model's weights fixed and "
+                                                 "train only the blocks --layers adds"),
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
     from mplm_bench.console_train import (parse_puzzles, parse_sizes, require_train_extra,
@@ -251,7 +257,7 @@ def train_sudoku(
         train_and_show(TrainOptions(
             parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
             d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens,
-            parse_puzzles(puzzles), lr, device, data, init))
+            parse_puzzles(puzzles), lr, device, data, init, freeze_init, cut_long))
 
     console.guarded(train)
 

@@ -227,6 +227,52 @@ def test_init_starts_training_from_a_gguf_model_of_the_same_shape(vocab, tmp_pat
         start_from(other, path)
 
 
+def test_cut_long_keeps_the_first_max_len_tokens_of_a_long_thread(vocab_file):
+    tokenizer = load_tokenizer(str(vocab_file))
+    root = oracle_threads(tokenizer, 4, "fj", 1)[0]  # 159-token prompt, then a 36-token fork
+    first_step_end = root.generated_spans[0][1]
+    max_len = first_step_end + 5  # the fork fits; the children (202 tokens at start) do not
+    assert list(sudoku_transcripts(tokenizer, [4], ["fj"], [1], max_len)) == []
+    [cut] = sudoku_transcripts(tokenizer, [4], ["fj"], [1], max_len, cut_long=True)
+    whole = transcript(root, "fj", 4)
+    assert cut.role == "main" and cut.steps == 1
+    assert cut.tokens.tolist() == whole.tokens[:max_len].tolist()
+    assert cut.mask.tolist() == whole.mask[:max_len].tolist()
+    assert protocol.parse_segment(tokenizer.decode(cut.tokens[cut.mask].tolist())).verb == "fork"
+
+
+def test_a_grown_init_predicts_as_its_source_and_freezing_trains_only_the_new_blocks(
+        vocab, vocab_file, tmp_path):
+    from mplm_bench.tasks.base import TaskInputError
+    from mplm_bench.train.pipeline import start_from
+
+    torch.manual_seed(1)
+    source = TinyLlama(ModelConfig(len(vocab), context=512, **TINY))
+    path = tmp_path / "source.gguf"
+    write_gguf(source, vocab, path, "source", float16=False)
+    tokenizer = load_tokenizer(str(vocab_file))
+    train = list(sudoku_transcripts(tokenizer, [4], ["mplm"], range(1, 2), 512))
+    grown = Trainer(ModelConfig(len(vocab), context=512, d_model=64, layers=3, heads=4),
+                    TrainConfig(steps=2, warmup=1, batch_tokens=2048), train, [])
+    start_from(grown, path, freeze=True)
+    tokens = torch.tensor([train[0].tokens[:100].tolist()])
+    with torch.no_grad():
+        assert torch.equal(grown.model(tokens), source(tokens))  # the new block adds zero
+    before = {name: p.clone() for name, p in grown.model.state_dict().items()}
+    grown.train_step()
+    changed = {name for name, p in grown.model.state_dict().items() if not torch.equal(p, before[name])}
+    assert changed and all(name.startswith("blocks.2.") for name in changed)
+    same = Trainer(ModelConfig(len(vocab), context=512, **TINY), TrainConfig(steps=1), [], [])
+    with pytest.raises(TaskInputError, match="adds no blocks"):
+        start_from(same, path, freeze=True)
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    alone = CliRunner().invoke(app, ["train", "sudoku", "--freeze-init", "--out", str(path)])
+    assert alone.exit_code == 2 and "--freeze-init needs --init" in alone.output
+
+
 def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_file, tmp_path):
     tokenizer = load_tokenizer(str(vocab_file))
     train = list(sudoku_transcripts(tokenizer, [4], ["mplm"], range(1, 2), 512))

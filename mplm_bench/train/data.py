@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -71,14 +71,21 @@ def oracle_threads(tokenizer: Tokenizer, size: int, paradigm: str, seed: int) ->
 
 
 def sudoku_transcripts(tokenizer: Tokenizer, sizes: Iterable[int], paradigms: Iterable[str],
-                       seeds: Iterable[int], max_len: int) -> Iterator[Transcript]:
-    """Transcripts of oracle runs; threads longer than max_len tokens are left out."""
+                       seeds: Iterable[int], max_len: int, cut_long: bool = False
+                       ) -> Iterator[Transcript]:
+    """Transcripts of oracle runs. Threads longer than max_len tokens are left out, or with
+    `cut_long` cut to their first max_len tokens (kept if the cut still holds a step)."""
     for size in sizes:
         for paradigm in paradigms:
             for seed in seeds:
                 for thread in oracle_threads(tokenizer, size, paradigm, seed):
-                    if len(thread.tokens) <= max_len and thread.generated_spans:
-                        yield transcript(thread, paradigm, size)
+                    item = transcript(thread, paradigm, size)
+                    if len(item.tokens) > max_len:
+                        if not cut_long:
+                            continue
+                        item = replace(item, tokens=item.tokens[:max_len], mask=item.mask[:max_len])
+                    if item.mask.any():
+                        yield item
 
 
 def sudoku_prompts(sizes: Iterable[int], paradigms: Iterable[str], seed: int) -> list[str]:

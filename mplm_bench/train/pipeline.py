@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from mplm_bench.paradigms import PARADIGMS
 from mplm_bench.tasks.sudoku_grid import SIZES
 from mplm_bench.tasks.base import TaskInputError
@@ -50,6 +52,8 @@ class TrainOptions:
     device: str = "auto"  # "auto": cuda when torch sees a GPU, else cpu
     data: Path | None = None  # transcripts file: read when it exists, else written
     init: Path | None = None  # a GGUF model of the same shape to start from (fresh optimizer)
+    freeze_init: bool = False  # train only the blocks --layers adds on top of --init's
+    cut_long: bool = False  # cut thread contexts longer than max_len there, not leave them out
 
     @property
     def checkpoint(self) -> Path:
@@ -104,7 +108,8 @@ def load_data(tokenizer, options: TrainOptions, puzzles: dict[str, int], first_s
     for size in options.sizes:
         for paradigm in options.paradigms:
             seeds = range(first_seed, first_seed + puzzle_count(puzzles, paradigm, size))
-            items += sudoku_transcripts(tokenizer, [size], [paradigm], seeds, options.max_len)
+            items += sudoku_transcripts(tokenizer, [size], [paradigm], seeds, options.max_len,
+                                        options.cut_long)
     return items
 
 
@@ -123,8 +128,10 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
     if options.resume and options.checkpoint.exists():
         trainer.load(options.checkpoint)  # the checkpoint already holds what --init gave
+        if options.freeze_init:
+            freeze_below(trainer.model, read_gguf(options.init).config.layers)
     elif options.init is not None:
-        start_from(trainer, options.init)
+        start_from(trainer, options.init, options.freeze_init)
     on_phase(f"training from step {trainer.step}")
     deadline = started + options.time_limit if options.time_limit else None
     if not trainer.run(on_step, deadline, options.checkpoint):
@@ -137,6 +144,8 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
                    train_config=asdict(config), train_data=asdict(summarize(train)),
                    heldout_data=asdict(summarize(heldout)),
                    parameters=sum(p.numel() for p in trainer.model.parameters()),
+                   trained_parameters=sum(p.numel() for p in trainer.model.parameters()
+                                          if p.requires_grad),
                    heldout_step_accuracy=_table(accuracy))
     summary["file_bytes"] = options.out.stat().st_size
     options.out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -154,6 +163,7 @@ def model_card(summary: dict) -> str:
              f"{model['vocab_size']}, context {model['context']}), trained from scratch on "
              "Sudoku oracle transcripts by `mplm-bench train`; "
              f"{summary['file_bytes'] / 1e6:.1f} MB GGUF (f16 matrices).", "",
+             *_frozen_note(summary),
              "Command (last call; a run cut by --time-limit resumes exactly with --resume):", "",
              f"    mplm-bench {summary['command']}", "",
              f"Seed {summary['options']['seed']}; {summary['train_config']['steps']} steps of "
@@ -171,6 +181,16 @@ def model_card(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _frozen_note(summary: dict) -> list[str]:
+    """A card line for a --freeze-init call: which weights came fixed from --init."""
+    trained = summary.get("trained_parameters", summary["parameters"])
+    if trained == summary["parameters"]:
+        return []
+    return [f"This call trained {trained:,} parameters, the blocks above those of "
+            f"`--init {summary['options']['init']}`, whose weights (embedding, blocks, final "
+            "norm) it kept fixed (`--freeze-init`).", ""]
+
+
 def check_options(options: TrainOptions) -> str:
     """One-line errors for options that would fail later; returns the torch device."""
     from mplm_bench.models import check_gguf
@@ -180,22 +200,44 @@ def check_options(options: TrainOptions) -> str:
                              "a whole, even head width (rotary pairs)")
     if options.init is not None:
         check_gguf(options.init)
+    elif options.freeze_init:
+        raise TaskInputError("--freeze-init needs --init (the model whose blocks stay fixed)")
     return torch_device(options.device)
 
 
 def _shape(config: ModelConfig) -> tuple:
-    """What must match to load weights (ffn 0 means its derived width, as in the file)."""
-    return (config.vocab_size, config.d_model, config.layers, config.heads, config.ffn_width,
-            config.context)
+    """What must match to load weights, blocks aside (ffn 0 means its derived width)."""
+    return (config.vocab_size, config.d_model, config.heads, config.ffn_width, config.context)
 
 
-def start_from(trainer: Trainer, path: Path) -> None:
-    """Load a GGUF model's weights into the fresh trainer (continued training)."""
-    source = read_gguf(path)
-    if _shape(source.config) != _shape(trainer.model.config):
+def start_from(trainer: Trainer, path: Path, freeze: bool = False) -> None:
+    """Load a GGUF model's weights into the fresh trainer (continued training). A model
+    with fewer blocks fills the first ones; the blocks above start as the identity (zero
+    output projections), so the grown model first predicts exactly as the one it grew
+    from. `freeze` keeps the loaded weights fixed: only the new blocks learn."""
+    source, target = read_gguf(path), trainer.model
+    grown = target.config.layers - source.config.layers
+    if _shape(source.config) != _shape(target.config) or grown < 0:
         raise TaskInputError(f"--init {path}: its shape {source.config} differs from the "
-                             f"options' {trainer.model.config}")
-    trainer.model.load_state_dict(source.state_dict())
+                             f"options' {target.config}")
+    if freeze and not grown:
+        raise TaskInputError(f"--freeze-init: --layers {target.config.layers} adds no blocks "
+                             f"to the --init model's {source.config.layers}; nothing would train")
+    target.load_state_dict(source.state_dict(), strict=False)  # the new blocks keep theirs
+    with torch.no_grad():
+        for block in target.blocks[source.config.layers:]:
+            block.o.weight.zero_()
+            block.down.weight.zero_()
+    if freeze:
+        freeze_below(target, source.config.layers)
+
+
+def freeze_below(model: TinyLlama, layers: int) -> None:
+    """Fix the embedding (also the output head), the final norm and the first `layers`
+    blocks; AdamW leaves parameters without gradients as they are."""
+    fixed = [model.embed, model.norm, *model.blocks[:layers]]
+    for parameter in (p for module in fixed for p in module.parameters()):
+        parameter.requires_grad_(False)
 
 
 def torch_device(name: str) -> str:
@@ -227,7 +269,8 @@ def _data_meta(options: TrainOptions) -> dict:
     return dict(sizes=options.sizes, paradigms=options.paradigms, max_len=options.max_len,
                 train_seed=TRAIN_SEED, heldout_seed=HELDOUT_SEED,
                 puzzles=used_counts(options.puzzles, options.sizes, options.paradigms),
-                heldout_puzzles=used_counts(HELDOUT_PUZZLES, options.sizes, options.paradigms))
+                heldout_puzzles=used_counts(HELDOUT_PUZZLES, options.sizes, options.paradigms)
+                ) | ({"cut_long": True} if options.cut_long else {})  # older files lack the key
 
 
 def _transcripts(options: TrainOptions) -> tuple[list[Transcript], list[Transcript], Vocabulary]:
