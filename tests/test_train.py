@@ -243,7 +243,6 @@ def test_cut_long_keeps_the_first_max_len_tokens_of_a_long_thread(vocab_file):
 
 def test_a_grown_init_predicts_as_its_source_and_freezing_trains_only_the_new_blocks(
         vocab, vocab_file, tmp_path):
-    from mplm_bench.tasks.base import TaskInputError
     from mplm_bench.train.pipeline import start_from
 
     torch.manual_seed(1)
@@ -262,15 +261,20 @@ def test_a_grown_init_predicts_as_its_source_and_freezing_trains_only_the_new_bl
     grown.train_step()
     changed = {name for name, p in grown.model.state_dict().items() if not torch.equal(p, before[name])}
     assert changed and all(name.startswith("blocks.2.") for name in changed)
-    same = Trainer(ModelConfig(len(vocab), context=512, **TINY), TrainConfig(steps=1), [], [])
-    with pytest.raises(TaskInputError, match="adds no blocks"):
-        start_from(same, path, freeze=True)
     from typer.testing import CliRunner
 
     from mplm_bench.cli import app
 
-    alone = CliRunner().invoke(app, ["train", "sudoku", "--freeze-init", "--out", str(path)])
-    assert alone.exit_code == 2 and "--freeze-init needs --init" in alone.output
+    def train(*options: str) -> str:  # these are refused before any data is made
+        result = CliRunner().invoke(app, ["train", "sudoku", "--out", str(tmp_path / "x.gguf"),
+                                          *options])
+        assert result.exit_code == 2
+        return result.output
+
+    assert "--freeze-init needs --init" in train("--freeze-init")
+    init = ("--init", str(path), "--d-model", "64", "--heads", "4")
+    assert "adds no blocks" in train(*init, "--layers", "2", "--freeze-init")
+    assert "can grow from it, not shrink" in train(*init, "--layers", "1")
 
 
 def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_file, tmp_path):

@@ -160,7 +160,8 @@ def model_card(summary: dict) -> str:
     lines = [f"# {Path(summary['options']['out']).stem}", "",
              f"A {summary['parameters']:,}-parameter Llama-architecture model ({model['layers']} "
              f"layers, width {model['d_model']}, {model['heads']} heads, vocabulary "
-             f"{model['vocab_size']}, context {model['context']}), trained from scratch on "
+             f"{model['vocab_size']}, context {model['context']}), trained "
+             f"{'from scratch' if options['init'] is None else 'further'} on "
              "Sudoku oracle transcripts by `mplm-bench train`; "
              f"{summary['file_bytes'] / 1e6:.1f} MB GGUF (f16 matrices).", "",
              *_frozen_note(summary),
@@ -200,6 +201,7 @@ def check_options(options: TrainOptions) -> str:
                              "a whole, even head width (rotary pairs)")
     if options.init is not None:
         check_gguf(options.init)
+        check_blocks(options, read_gguf(options.init).config.layers)
     elif options.freeze_init:
         raise TaskInputError("--freeze-init needs --init (the model whose blocks stay fixed)")
     return torch_device(options.device)
@@ -220,9 +222,6 @@ def start_from(trainer: Trainer, path: Path, freeze: bool = False) -> None:
     if _shape(source.config) != _shape(target.config) or grown < 0:
         raise TaskInputError(f"--init {path}: its shape {source.config} differs from the "
                              f"options' {target.config}")
-    if freeze and not grown:
-        raise TaskInputError(f"--freeze-init: --layers {target.config.layers} adds no blocks "
-                             f"to the --init model's {source.config.layers}; nothing would train")
     target.load_state_dict(source.state_dict(), strict=False)  # the new blocks keep theirs
     with torch.no_grad():
         for block in target.blocks[source.config.layers:]:
@@ -230,6 +229,16 @@ def start_from(trainer: Trainer, path: Path, freeze: bool = False) -> None:
             block.down.weight.zero_()
     if freeze:
         freeze_below(target, source.config.layers)
+
+
+def check_blocks(options: TrainOptions, init_layers: int) -> None:
+    """--layers may add blocks to the --init model's, not remove them; --freeze-init needs some."""
+    if options.layers < init_layers:
+        raise TaskInputError(f"--layers {options.layers}: the --init model has {init_layers} "
+                             "blocks; a model can grow from it, not shrink")
+    if options.freeze_init and options.layers == init_layers:
+        raise TaskInputError(f"--freeze-init: --layers {options.layers} adds no blocks to the "
+                             f"--init model's {init_layers}; nothing would train")
 
 
 def freeze_below(model: TinyLlama, layers: int) -> None:
