@@ -269,6 +269,8 @@ def eval_steps(
     paradigms: str = typer.Option("mplm,cot,fj", help="comma-separated: mplm, cot, fj"),
     puzzles: int = typer.Option(1, min=1, help="held-out puzzles per size"),
     max_len: int = typer.Option(2048, min=64, help="longest thread context kept, in tokens"),
+    cut_long: bool = typer.Option(False, help="cut longer thread contexts at --max-len (FJ "
+                                              "roots past 4x4 count) instead of leaving them out"),
     by_kind: bool = typer.Option(False, help="also split by kind of step: thread role, first "
                                              "or later step, each line's head word"),
     errors: int = typer.Option(0, min=0, help="also show N steps the model gets wrong, one "
@@ -279,7 +281,7 @@ def eval_steps(
     from mplm_bench.console_train import eval_and_show
 
     console.guarded(lambda: eval_and_show(model, sizes, paradigms, puzzles, max_len, by_kind,
-                                          errors))
+                                          errors, cut_long))
 
 
 # click's error classes: Typer vendors click since 0.2x and keeps the module private, so

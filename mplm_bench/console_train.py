@@ -79,14 +79,15 @@ def train_and_show(options) -> None:
 
 
 def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int,
-                  by_kind: bool = False, errors: int = 0) -> None:
+                  by_kind: bool = False, errors: int = 0, cut_long: bool = False) -> None:
     require_train_extra()
     from mplm_bench.models import resolve_model
     from mplm_bench.train.pipeline import eval_steps
 
     path = resolve_model(str(model))
     names = [p.name for p in user_paradigms(paradigms)]
-    result = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len, by_kind, errors)
+    result = eval_steps(path, parse_sizes(sizes), names, puzzles, max_len, by_kind, errors,
+                        cut_long)
     show_step_accuracy(result.table, f"teacher-forced step accuracy, {path.name}", by_kind)
     for number, step in enumerate(result.wrong, 1):
         stdout.rule(f"wrong step {number}: {step.group}", style="dim")

@@ -139,6 +139,16 @@ def test_eval_steps_shows_wrong_steps_one_group_at_a_time():
     assert eval_steps(SHIPPED, [4], ["cot", "fj"], 1, 2048).wrong == []  # none unless asked
 
 
+def test_eval_steps_with_cut_long_also_scores_the_cut_fj_root():
+    from mplm_bench.train.pipeline import eval_steps
+
+    whole = eval_steps(SHIPPED, [9], ["fj"], 1, 2048, by_kind=True).table
+    cut = eval_steps(SHIPPED, [9], ["fj"], 1, 2048, by_kind=True, cut_long=True).table
+    roots = {group: row for group, row in cut.items() if group not in whole}
+    assert roots and all(group.startswith("fj 9 | main") for group in roots)
+    assert {group: cut[group] for group in whole} == whole
+
+
 def test_eval_steps_prints_the_wrong_steps():
     from cli_checks import invoke
 

@@ -326,7 +326,8 @@ class StepEval:
 
 
 def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles: int,
-               max_len: int, by_kind: bool = False, errors: int = 0) -> StepEval:
+               max_len: int, by_kind: bool = False, errors: int = 0,
+               cut_long: bool = False) -> StepEval:
     """Teacher-forced step accuracy of a GGUF model on held-out oracle transcripts, per
     paradigm and size (and with `by_kind` per kind of step too, data.step_kind), and up to
     `errors` of the steps it gets wrong, one of each group in turn."""
@@ -334,7 +335,7 @@ def eval_steps(model_path: Path, sizes: list[int], paradigms: list[str], puzzles
 
     model = read_gguf(model_path)
     tokenizer = load_tokenizer(str(model_path))
-    options = TrainOptions(sizes, paradigms, model_path, max_len=max_len)
+    options = TrainOptions(sizes, paradigms, model_path, max_len=max_len, cut_long=cut_long)
     heldout = load_data(tokenizer, options, {str(size): puzzles for size in sizes}, HELDOUT_SEED)
 
     def text(item: Transcript, start: int, end: int) -> str:
