@@ -221,7 +221,7 @@ def test_a_data_file_made_with_other_options_is_refused(tmp_path):
 
 def test_init_starts_training_from_a_gguf_model_of_the_same_shape(vocab, tmp_path):
     from mplm_bench.tasks.base import TaskInputError
-    from mplm_bench.train.pipeline import start_from
+    from mplm_bench.train.warm_start import start_from
 
     torch.manual_seed(1)
     source = TinyLlama(ModelConfig(len(vocab), context=512, **TINY))
@@ -253,7 +253,7 @@ def test_cut_long_keeps_the_first_max_len_tokens_of_a_long_thread(vocab_file):
 
 def test_a_grown_init_predicts_as_its_source_and_freezing_trains_only_the_new_blocks(
         vocab, vocab_file, tmp_path):
-    from mplm_bench.train.pipeline import start_from
+    from mplm_bench.train.warm_start import start_from
 
     torch.manual_seed(1)
     source = TinyLlama(ModelConfig(len(vocab), context=512, **TINY))

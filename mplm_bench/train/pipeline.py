@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from mplm_bench.paradigms import PARADIGMS
 from mplm_bench.tasks.sudoku_grid import SIZES
 from mplm_bench.tasks.base import TaskInputError
@@ -24,6 +22,7 @@ from mplm_bench.train.model import ModelConfig, TinyLlama
 from mplm_bench.train.trainer import (StepReport, StepResult, TrainConfig, Trainer, step_accuracy,
                                      tally_steps, teacher_forced_steps)
 from mplm_bench.train.vocab import Vocabulary, build_vocabulary, protocol_pieces, text_words
+from mplm_bench.train.warm_start import check_blocks, freeze_below, start_from
 
 TRAIN_SEED = 100_000  # training puzzles: seeds far from the runs' 0, 1, 2, ...
 HELDOUT_SEED = 200_000
@@ -201,52 +200,10 @@ def check_options(options: TrainOptions) -> str:
                              "a whole, even head width (rotary pairs)")
     if options.init is not None:
         check_gguf(options.init)
-        check_blocks(options, read_gguf(options.init).config.layers)
+        check_blocks(options.layers, options.freeze_init, read_gguf(options.init).config.layers)
     elif options.freeze_init:
         raise TaskInputError("--freeze-init needs --init (the model whose blocks stay fixed)")
     return torch_device(options.device)
-
-
-def _shape(config: ModelConfig) -> tuple:
-    """What must match to load weights, blocks aside (ffn 0 means its derived width)."""
-    return (config.vocab_size, config.d_model, config.heads, config.ffn_width, config.context)
-
-
-def start_from(trainer: Trainer, path: Path, freeze: bool = False) -> None:
-    """Load a GGUF model's weights into the fresh trainer (continued training). A model
-    with fewer blocks fills the first ones; the blocks above start as the identity (zero
-    output projections), so the grown model first predicts exactly as the one it grew
-    from. `freeze` keeps the loaded weights fixed: only the new blocks learn."""
-    source, target = read_gguf(path), trainer.model
-    grown = target.config.layers - source.config.layers
-    if _shape(source.config) != _shape(target.config) or grown < 0:
-        raise TaskInputError(f"--init {path}: its shape {source.config} differs from the "
-                             f"options' {target.config}")
-    target.load_state_dict(source.state_dict(), strict=False)  # the new blocks keep theirs
-    with torch.no_grad():
-        for block in target.blocks[source.config.layers:]:
-            block.o.weight.zero_()
-            block.down.weight.zero_()
-    if freeze:
-        freeze_below(target, source.config.layers)
-
-
-def check_blocks(options: TrainOptions, init_layers: int) -> None:
-    """--layers may add blocks to the --init model's, not remove them; --freeze-init needs some."""
-    if options.layers < init_layers:
-        raise TaskInputError(f"--layers {options.layers}: the --init model has {init_layers} "
-                             "blocks; a model can grow from it, not shrink")
-    if options.freeze_init and options.layers == init_layers:
-        raise TaskInputError(f"--freeze-init: --layers {options.layers} adds no blocks to the "
-                             f"--init model's {init_layers}; nothing would train")
-
-
-def freeze_below(model: TinyLlama, layers: int) -> None:
-    """Fix the embedding (also the output head), the final norm and the first `layers`
-    blocks; AdamW leaves parameters without gradients as they are."""
-    fixed = [model.embed, model.norm, *model.blocks[:layers]]
-    for parameter in (p for module in fixed for p in module.parameters()):
-        parameter.requires_grad_(False)
 
 
 def torch_device(name: str) -> str:
