@@ -79,10 +79,10 @@ def sudoku_transcripts(tokenizer: Tokenizer, sizes: Iterable[int], paradigms: It
         for paradigm in paradigms:
             for seed in seeds:
                 for thread in oracle_threads(tokenizer, size, paradigm, seed):
+                    if len(thread.tokens) > max_len and not cut_long:
+                        continue  # most FJ children past 9x9: no copy made to drop
                     item = transcript(thread, paradigm, size)
                     if len(item.tokens) > max_len:
-                        if not cut_long:
-                            continue
                         item = replace(item, tokens=item.tokens[:max_len], mask=item.mask[:max_len])
                     if item.mask.any():
                         yield item
