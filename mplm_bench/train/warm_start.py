@@ -23,10 +23,10 @@ def start_from(trainer: Trainer, path: Path, freeze: bool = False) -> None:
     output projections), so the grown model first predicts exactly as the one it grew
     from. `freeze` keeps the loaded weights fixed: only the new blocks learn."""
     source, target = read_gguf(path), trainer.model
-    grown = target.config.layers - source.config.layers
-    if _shape(source.config) != _shape(target.config) or grown < 0:
+    if _shape(source.config) != _shape(target.config):
         raise TaskInputError(f"--init {path}: its shape {source.config} differs from the "
                              f"options' {target.config}")
+    check_blocks(target.config.layers, freeze, source.config.layers)
     target.load_state_dict(source.state_dict(), strict=False)  # the new blocks keep theirs
     with torch.no_grad():
         for block in target.blocks[source.config.layers:]:
