@@ -245,10 +245,13 @@ def train_sudoku(
                                                    "ones go on top and start as the identity"),
     freeze_init: bool = typer.Option(False, help="keep the --init model's weights fixed and "
                                                  "train only the blocks --layers adds"),
+    mix: str = typer.Option("", help="shares of the steps drawn from one paradigm's transcripts "
+                                     "or one role in it, e.g. fj/main:0.3,cot:0.1; the other "
+                                     "steps draw from the rest (default: every batch alike)"),
 ) -> None:
     """Train a Llama-architecture model from scratch on oracle transcripts; export GGUF."""
-    from mplm_bench.console_train import (parse_puzzles, parse_sizes, require_train_extra,
-                                          train_and_show)
+    from mplm_bench.console_train import (parse_mix, parse_puzzles, parse_sizes,
+                                          require_train_extra, train_and_show)
 
     def train() -> None:
         require_train_extra()  # one line, before the pipeline imports torch and gguf
@@ -257,7 +260,8 @@ def train_sudoku(
         train_and_show(TrainOptions(
             parse_sizes(sizes), [p.name for p in console.user_paradigms(paradigms)], out, steps,
             d_model, layers, heads, seed, max_len, time_limit, resume, batch_tokens,
-            parse_puzzles(puzzles), lr, device, data, init, freeze_init, cut_long))
+            parse_puzzles(puzzles), lr, device, data, init, freeze_init, cut_long,
+            parse_mix(mix)))
 
     console.guarded(train)
 

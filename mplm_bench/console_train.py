@@ -43,6 +43,33 @@ def parse_puzzles(text: str) -> dict[str, int]:
     return counts
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    """'fj/main:0.3,cot:0.1' -> {'fj/main': 0.3, 'cot': 0.1}: shares of the training steps."""
+    from mplm_bench.train.data import SUDOKU_ROLES
+
+    mix: dict[str, float] = {}
+    for part in filter(None, text.split(",")):
+        key, _, share = part.strip().partition(":")
+        paradigm, _, role = key.partition("/")
+        try:
+            value = float(share)
+        except ValueError:
+            value = 0.0
+        if not 0 < value <= 1 or (role and role not in SUDOKU_ROLES):
+            raise TaskInputError(f"--mix: {part!r} is not PARADIGM:SHARE or PARADIGM/ROLE:SHARE "
+                                 f"with a share in (0, 1] and a role of {', '.join(SUDOKU_ROLES)}")
+        name = user_paradigms(paradigm)[0].name
+        group = f"{name}/{role}" if role else name
+        for other in mix:  # a transcript may be in one group only
+            other_paradigm, _, other_role = other.partition("/")
+            if other_paradigm == name and (not role or other_role in ("", role)):
+                raise TaskInputError(f"--mix: {group} overlaps {other}")
+        mix[group] = value
+    if sum(mix.values()) > 1 + 1e-9:
+        raise TaskInputError(f"--mix: the shares add up to {sum(mix.values()):g}, more than 1")
+    return mix
+
+
 def train_and_show(options) -> None:
     from mplm_bench.train.pipeline import check_options, train_sudoku
 

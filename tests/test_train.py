@@ -167,6 +167,12 @@ def test_eval_steps_prints_the_wrong_steps():
     (["train", "sudoku", "--device", "tpu", "--out", "x.gguf"], "must be auto, cpu or cuda"),
     (["train", "sudoku", "--d-model", "100", "--heads", "3", "--out", "x.gguf"], "even head width"),
     (["train", "sudoku", "--init", "/nonexistent/m.gguf", "--out", "x.gguf"], "model file not found"),
+    (["train", "sudoku", "--mix", "fj/mian:0.3", "--out", "x.gguf"], "'fj/mian:0.3' is not PARADIGM"),
+    (["train", "sudoku", "--mix", "fj:0", "--out", "x.gguf"], "a share in (0, 1]"),
+    (["train", "sudoku", "--mix", "fj:0.3,fj/main:0.2", "--out", "x.gguf"], "fj/main overlaps fj"),
+    (["train", "sudoku", "--mix", "fj:0.7,cot:0.5", "--out", "x.gguf"], "add up to 1.2, more than 1"),
+    (["train", "sudoku", "--paradigms", "mplm", "--mix", "cot:0.2", "--out", "x.gguf"],
+     "--mix cot: its paradigm is not in --paradigms"),
 ])
 def test_bad_training_input_is_one_line_and_exit_2(args, words):
     from cli_checks import invoke, one_line_error
@@ -287,11 +293,12 @@ def test_a_grown_init_predicts_as_its_source_and_freezing_trains_only_the_new_bl
     assert "can grow from it, not shrink" in train(*init, "--layers", "1")
 
 
-def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_file, tmp_path):
+@pytest.mark.parametrize("mix", [(), (("mplm/candidate", 0.5),)])
+def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_file, tmp_path, mix):
     tokenizer = load_tokenizer(str(vocab_file))
     train = list(sudoku_transcripts(tokenizer, [4], ["mplm"], range(1, 2), 512))
     config = ModelConfig(len(vocab), context=512, d_model=32, layers=1, heads=2)
-    schedule = TrainConfig(steps=6, warmup=2, batch_tokens=2048, eval_every=100)
+    schedule = TrainConfig(steps=6, warmup=2, batch_tokens=2048, eval_every=100, mix=mix)
     unbroken = Trainer(config, schedule, train, [])
     assert unbroken.run(lambda report: None)
     first = Trainer(config, schedule, train, [])
@@ -303,3 +310,51 @@ def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_fil
     assert resumed.step == 3 and resumed.run(lambda report: None)
     for mine, theirs in zip(resumed.model.state_dict().values(), unbroken.model.state_dict().values()):
         assert torch.equal(mine, theirs)
+
+
+def test_the_roles_of_sudoku_threads_are_the_ones_mix_accepts(vocab_file):
+    from mplm_bench.train.data import SUDOKU_ROLES
+
+    tokenizer = load_tokenizer(str(vocab_file))
+    roles = {thread.role for paradigm in ("mplm", "cot", "fj")
+             for thread in oracle_threads(tokenizer, 4, paradigm, 1)}
+    assert roles == set(SUDOKU_ROLES)
+
+
+def test_mix_draws_each_group_its_share_of_the_steps(vocab, vocab_file):
+    from mplm_bench.tasks.base import TaskInputError
+
+    tokenizer = load_tokenizer(str(vocab_file))
+    train = list(sudoku_transcripts(tokenizer, [4], ["mplm", "fj"], range(1, 3), 1024))
+    roots = sum(item.paradigm == "fj" and item.role == "main" for item in train)
+    assert roots == 2 and len(train) > 100  # two FJ roots among hundreds of threads
+    config = ModelConfig(len(vocab), context=1024, d_model=32, layers=1, heads=2)
+
+    def draws(mix, count):
+        trainer = Trainer(config, TrainConfig(batch_tokens=2048, mix=mix), train, [])
+        return [trainer._next_batch() for _ in range(count)]
+
+    only = draws((("fj/main", 1.0),), 20)
+    assert all(item.paradigm == "fj" and item.role == "main" for batch in only for item in batch)
+    half = [any(item.role == "main" for item in batch) for batch in draws((("fj/main", 0.5),), 400)]
+    assert 150 < sum(half) < 250  # a fair coin a step: 200 expected, 10 the standard deviation
+    plain = draws((), 200)
+    epoch = len(Trainer(config, TrainConfig(batch_tokens=2048), train, []).batches[0])
+    first = sorted(id(item) for batch in plain[:epoch] for item in batch)
+    assert first == sorted(id(item) for item in train)  # one epoch holds every transcript once
+    with pytest.raises(TaskInputError, match="fj/candidate: no training transcript"):
+        draws((("fj/candidate", 0.3),), 1)
+
+
+def test_a_mixed_run_names_its_mix_in_the_card(tmp_path):
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    out = tmp_path / "m.gguf"
+    run = CliRunner().invoke(app, ["train", "sudoku", "--sizes", "4", "--paradigms", "mplm,fj",
+                                   "--puzzles", "4:2", "--steps", "2", "--d-model", "32",
+                                   "--layers", "1", "--heads", "2", "--device", "cpu",
+                                   "--mix", "fj/main:0.25", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "Steps drawn by `--mix`: 25% fj/main; the others" in out.with_suffix(".md").read_text()

@@ -20,6 +20,10 @@ from mplm_bench.runtime.thread import Thread
 from mplm_bench.tasks.sudoku import SudokuTask
 
 
+# The roles of Sudoku threads: the CoT or FJ root, an FJ child, MPLM's two kinds
+SUDOKU_ROLES = ("main", "child", "candidate", "unit-digit")
+
+
 @dataclass(frozen=True)
 class Transcript:
     paradigm: str

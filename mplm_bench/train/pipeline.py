@@ -53,6 +53,7 @@ class TrainOptions:
     init: Path | None = None  # a GGUF model of the same shape to start from (fresh optimizer)
     freeze_init: bool = False  # train only the blocks --layers adds on top of --init's
     cut_long: bool = False  # cut thread contexts longer than max_len there, not leave them out
+    mix: dict[str, float] = field(default_factory=dict)  # group -> share of steps (TrainConfig.mix)
 
     @property
     def checkpoint(self) -> Path:
@@ -123,7 +124,7 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     model_config = ModelConfig(len(vocab), options.d_model, options.layers, options.heads,
                                context=options.max_len)
     config = TrainConfig(steps=options.steps, seed=options.seed, batch_tokens=options.batch_tokens,
-                         lr=options.lr, device=device)
+                         lr=options.lr, device=device, mix=tuple(options.mix.items()))
     trainer = Trainer(model_config, config, train, _sample(heldout, 16, options.seed))
     if options.resume and options.checkpoint.exists():
         trainer.load(options.checkpoint)  # the checkpoint already holds what --init gave
@@ -163,7 +164,7 @@ def model_card(summary: dict) -> str:
              f"{'from scratch' if options['init'] is None else 'further'} on "
              "Sudoku oracle transcripts by `mplm-bench train`; "
              f"{summary['file_bytes'] / 1e6:.1f} MB GGUF (f16 matrices).", "",
-             *_frozen_note(summary),
+             *_frozen_note(summary), *_mix_note(options),
              "Command (last call; a run cut by --time-limit resumes exactly with --resume):", "",
              f"    mplm-bench {summary['command']}", "",
              f"Seed {summary['options']['seed']}; {summary['train_config']['steps']} steps of "
@@ -191,6 +192,15 @@ def _frozen_note(summary: dict) -> list[str]:
             "norm) it kept fixed (`--freeze-init`).", ""]
 
 
+def _mix_note(options: dict) -> list[str]:
+    """A card line for a --mix call: which transcripts got a fixed share of the steps."""
+    mix = options.get("mix") or {}
+    if not mix:
+        return []
+    shares = ", ".join(f"{share:.0%} {group}" for group, share in mix.items())
+    return [f"Steps drawn by `--mix`: {shares}; the others from the remaining transcripts.", ""]
+
+
 def check_options(options: TrainOptions) -> str:
     """One-line errors for options that would fail later; returns the torch device."""
     from mplm_bench.models import check_gguf
@@ -203,6 +213,9 @@ def check_options(options: TrainOptions) -> str:
         check_blocks(options.layers, options.freeze_init, read_gguf(options.init).config.layers)
     elif options.freeze_init:
         raise TaskInputError("--freeze-init needs --init (the model whose blocks stay fixed)")
+    for group in options.mix:
+        if group.partition("/")[0] not in options.paradigms:
+            raise TaskInputError(f"--mix {group}: its paradigm is not in --paradigms")
     return torch_device(options.device)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.train.data import Transcript
 from mplm_bench.train.model import ModelConfig, TinyLlama
 
@@ -27,6 +28,9 @@ class TrainConfig:
     eval_every: int = 200  # steps
     checkpoint_every: int = 100  # steps
     device: str = "cpu"  # torch device; on "cuda" the forward pass runs in bfloat16
+    # (group, share of steps): a group is a paradigm ("fj") or one role in it ("fj/main");
+    # the other steps draw from the transcripts no group holds. Empty: every batch alike.
+    mix: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -50,6 +54,27 @@ def make_batches(lengths: Sequence[int], batch_tokens: int) -> list[np.ndarray]:
     if current:
         batches.append(np.array(current))
     return batches
+
+
+def in_group(item: Transcript, group: str) -> bool:
+    paradigm, _, role = group.partition("/")
+    return item.paradigm == paradigm and role in ("", item.role)
+
+
+def mix_groups(items: Sequence[Transcript], mix: Sequence[tuple[str, float]]
+               ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Transcript indices of each --mix group (a transcript goes to the first that holds
+    it), then of the rest; and the chance that a step draws from each."""
+    owner = np.array([next((g for g, (group, _) in enumerate(mix) if in_group(item, group)),
+                           len(mix)) for item in items], dtype=np.int64)
+    groups = [np.flatnonzero(owner == g) for g in range(len(mix) + 1)]
+    for (group, _), members in zip(mix, groups):
+        if not len(members):
+            raise TaskInputError(f"--mix {group}: no training transcript is in it")
+    shares = [share for _, share in mix]
+    rest = max(0.0, 1.0 - sum(shares)) if len(groups[-1]) or not mix else 0.0
+    chances = np.array(shares + [rest])
+    return groups, chances / chances.sum()
 
 
 def collate(items: Sequence[Transcript]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -152,15 +177,20 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            betas=(0.9, 0.98), weight_decay=config.weight_decay)
         self.rng = np.random.default_rng(config.seed)
-        self.batches = make_batches([len(t.tokens) for t in train], config.batch_tokens)
-        self.queue: list[int] = []  # batch indices left in this epoch
+        self.groups, self.chances = mix_groups(train, config.mix)
+        lengths = np.array([len(t.tokens) for t in train], dtype=np.int64)
+        self.batches = [[members[batch] for batch in make_batches(lengths[members], config.batch_tokens)]
+                        for members in self.groups]  # per group: transcript indices
+        self.queues: list[list[int]] = [[] for _ in self.groups]  # batches left in each epoch
         self.step = 0
         self.seconds = 0.0  # training wall time so far, resumed runs included
 
     def _next_batch(self) -> list[Transcript]:
-        if not self.queue:
-            self.queue = self.rng.permutation(len(self.batches)).tolist()
-        return [self.train_set[i] for i in self.batches[self.queue.pop()]]
+        # without --mix no group is drawn, so the batch order is what it was before --mix
+        group = int(self.rng.choice(len(self.groups), p=self.chances)) if len(self.groups) > 1 else 0
+        if not self.queues[group]:
+            self.queues[group] = self.rng.permutation(len(self.batches[group])).tolist()
+        return [self.train_set[i] for i in self.batches[group][self.queues[group].pop()]]
 
     def train_step(self) -> float:
         for group in self.optimizer.param_groups:
@@ -195,13 +225,14 @@ class Trainer:
 
     def save(self, path: Path) -> None:
         torch.save({"step": self.step, "seconds": self.seconds, "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(), "queue": self.queue,
+                    "optimizer": self.optimizer.state_dict(), "queues": self.queues,
                     "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                     "config": asdict(self.config)}, path)
 
     def load(self, path: Path) -> None:
         state = torch.load(path, weights_only=False, map_location=self.config.device)
-        self.step, self.queue, self.seconds = state["step"], state["queue"], state["seconds"]
+        self.step, self.seconds = state["step"], state["seconds"]
+        self.queues = state["queues"] if "queues" in state else [state["queue"]]  # before --mix
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
