@@ -2,6 +2,7 @@
 greedy text equal to PyTorch's. Skipped only where the train extra (torch) is missing."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from mplm_bench.backends.base import BackendConfig, SamplingConfig  # noqa: E402
 from mplm_bench.backends.llamacpp import LlamaCppBackend  # noqa: E402
 from mplm_bench.backends.llamacpp_load import load_tokenizer  # noqa: E402
 from mplm_bench.runtime import protocol  # noqa: E402
+from mplm_bench.tasks.base import TaskInputError  # noqa: E402
 from mplm_bench.train.data import (load_transcripts, oracle_threads, save_transcripts,  # noqa: E402
                                  step_kind, sudoku_transcripts, transcript)
 from mplm_bench.train.export import write_gguf  # noqa: E402
@@ -226,7 +228,6 @@ def test_a_data_file_made_with_other_options_is_refused(tmp_path):
 
 
 def test_init_starts_training_from_a_gguf_model_of_the_same_shape(vocab, tmp_path):
-    from mplm_bench.tasks.base import TaskInputError
     from mplm_bench.train.warm_start import start_from
 
     torch.manual_seed(1)
@@ -308,6 +309,9 @@ def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(vocab, vocab_fil
     resumed = Trainer(config, schedule, train, [])
     resumed.load(tmp_path / "half.pt")
     assert resumed.step == 3 and resumed.run(lambda report: None)
+    other = Trainer(config, replace(schedule, mix=() if mix else (("mplm/candidate", 0.3),)), train, [])
+    with pytest.raises(TaskInputError, match="resume with the same --mix"):
+        other.load(tmp_path / "half.pt")
     for mine, theirs in zip(resumed.model.state_dict().values(), unbroken.model.state_dict().values()):
         assert torch.equal(mine, theirs)
 
@@ -322,8 +326,6 @@ def test_the_roles_of_sudoku_threads_are_the_ones_mix_accepts(vocab_file):
 
 
 def test_mix_draws_each_group_its_share_of_the_steps(vocab, vocab_file):
-    from mplm_bench.tasks.base import TaskInputError
-
     tokenizer = load_tokenizer(str(vocab_file))
     train = list(sudoku_transcripts(tokenizer, [4], ["mplm", "fj"], range(1, 3), 1024))
     roots = sum(item.paradigm == "fj" and item.role == "main" for item in train)

@@ -231,6 +231,10 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         state = torch.load(path, weights_only=False, map_location=self.config.device)
+        made_with = [tuple(group) for group in state["config"].get("mix", ())]
+        if made_with != list(self.config.mix):  # its batch queues are per group
+            raise TaskInputError(f"{path} was made with --mix {made_with or 'unset'}; resume "
+                                 "with the same --mix")
         self.step, self.seconds = state["step"], state["seconds"]
         self.queues = state["queues"] if "queues" in state else [state["queue"]]  # before --mix
         self.model.load_state_dict(state["model"])
