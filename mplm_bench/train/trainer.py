@@ -179,7 +179,8 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.groups, self.chances = mix_groups(train, config.mix)
         lengths = np.array([len(t.tokens) for t in train], dtype=np.int64)
-        self.batches = [[members[batch] for batch in make_batches(lengths[members], config.batch_tokens)]
+        self.batches = [[members[batch] for batch in make_batches(lengths[members],
+                                                                  config.batch_tokens)]
                         for members in self.groups]  # per group: transcript indices
         self.queues: list[list[int]] = [[] for _ in self.groups]  # batches left in each epoch
         self.step = 0
@@ -233,8 +234,8 @@ class Trainer:
         state = torch.load(path, weights_only=False, map_location=self.config.device)
         made_with = [tuple(group) for group in state["config"].get("mix", ())]
         if made_with != list(self.config.mix):  # its batch queues are per group
-            raise TaskInputError(f"{path} was made with --mix {made_with or 'unset'}; resume "
-                                 "with the same --mix")
+            shown = ",".join(f"{group}:{share:g}" for group, share in made_with) or "unset"
+            raise TaskInputError(f"{path} was made with --mix {shown}; resume with the same --mix")
         self.step, self.seconds = state["step"], state["seconds"]
         self.queues = state["queues"] if "queues" in state else [state["queue"]]  # before --mix
         self.model.load_state_dict(state["model"])
