@@ -18,7 +18,8 @@ def require_train_extra() -> None:
         import gguf  # noqa: F401
         import torch  # noqa: F401
     except ImportError:
-        raise TaskInputError("training needs the train extra: pip install -e '.[train]'") from None
+        raise TaskInputError("train and eval-steps need the train extra (torch, gguf): "
+                             "pip install -e '.[train]'") from None
 
 
 def parse_sizes(text: str) -> list[int]:

@@ -126,4 +126,4 @@ def test_show_without_traces_is_one_line(tmp_path):
                                      ["eval-steps", "m.gguf"]])
 def test_training_without_the_train_extra_is_one_line(command, monkeypatch):
     monkeypatch.setitem(sys.modules, "gguf", None)  # `import gguf` raises ImportError
-    one_line_error(invoke(*command), "training needs the train extra")
+    one_line_error(invoke(*command), "train and eval-steps need the train extra")

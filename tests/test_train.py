@@ -182,6 +182,21 @@ def test_bad_training_input_is_one_line_and_exit_2(args, words):
     one_line_error(invoke(*args), words)
 
 
+def test_files_train_did_not_write_are_one_line_and_exit_2(model_path, tmp_path):
+    from cli_checks import invoke, one_line_error
+
+    other_model = "not a model written by `mplm-bench train` (token_embd.weight is Q8_0"
+    one_line_error(invoke("eval-steps", model_path, "--sizes", "4"), other_model)
+    one_line_error(invoke("train", "sudoku", "--init", model_path, "--out", tmp_path / "m.gguf"),
+                   other_model)
+    (tmp_path / "data.npz").write_text("not numpy")
+    one_line_error(invoke("train", "sudoku", "--data", tmp_path / "data.npz",
+                          "--out", tmp_path / "m.gguf"),
+                   "data.npz: not a transcripts file written by `train --data`")
+    one_line_error(invoke("train", "sudoku", "--out", tmp_path / "data.npz" / "m.gguf"),
+                   "cannot write to output folder")  # its folder would be a file
+
+
 def test_puzzle_counts_per_paradigm_win_over_counts_per_size(vocab_file):
     from mplm_bench.console_train import parse_puzzles
     from mplm_bench.train.pipeline import TrainOptions, load_data, used_counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -17,6 +18,7 @@ from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import Thread
+from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.tasks.sudoku import SudokuTask
 
 
@@ -118,6 +120,15 @@ def save_transcripts(path: Path, parts: dict[str, list[Transcript]], meta: dict)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:  # np.savez_compressed would add ".npz" to a bare name
         np.savez_compressed(handle, **arrays)
+
+
+def check_transcripts_file(path: Path) -> None:
+    """One line, not a numpy traceback, for a --data file save_transcripts did not write."""
+    try:
+        with np.load(path) as arrays:
+            json.loads(str(arrays["meta"]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        raise TaskInputError(f"{path}: not a transcripts file written by `train --data`") from None
 
 
 def load_transcripts(path: Path) -> tuple[dict[str, list[Transcript]], dict]:

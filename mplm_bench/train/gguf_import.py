@@ -7,8 +7,11 @@ import gguf
 import numpy as np
 import torch
 
+from mplm_bench.tasks.base import TaskInputError
 from mplm_bench.train.export import _tensors
 from mplm_bench.train.model import ModelConfig, TinyLlama
+
+_FLOAT_TYPES = (gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32)
 
 
 def _field(reader: gguf.GGUFReader, key: str):
@@ -17,7 +20,16 @@ def _field(reader: gguf.GGUFReader, key: str):
 
 
 def read_gguf(path: Path) -> TinyLlama:
-    reader = gguf.GGUFReader(str(path))
+    """The model in `path`; a GGUF file `train` did not write (another architecture, a
+    quantized or differently shaped model) is refused with one line."""
+    try:
+        return _read(gguf.GGUFReader(str(path)))
+    except (KeyError, ValueError) as error:
+        raise TaskInputError(f"{path}: not a model written by `mplm-bench train` "
+                             f"({str(error).strip(chr(39))})") from None
+
+
+def _read(reader: gguf.GGUFReader) -> TinyLlama:
     arch = "llama"
     config = ModelConfig(
         vocab_size=len(reader.fields["tokenizer.ggml.tokens"].data),
@@ -33,6 +45,8 @@ def read_gguf(path: Path) -> TinyLlama:
     arrays = {tensor.name: tensor for tensor in reader.tensors}
     with torch.no_grad():
         for name, weight in _tensors(model).items():
+            if arrays[name].tensor_type not in _FLOAT_TYPES:
+                raise ValueError(f"{name} is {arrays[name].tensor_type.name}, not f16 or f32")
             data = np.array(arrays[name].data, dtype=np.float32).reshape(weight.shape)
             weight.copy_(torch.from_numpy(data))
     model.eval()

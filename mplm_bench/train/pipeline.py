@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 from mplm_bench.paradigms import PARADIGMS
+from mplm_bench.results import prepare_dir
 from mplm_bench.tasks.sudoku_grid import SIZES
 from mplm_bench.tasks.base import TaskInputError
-from mplm_bench.train.data import (Transcript, load_transcripts, save_transcripts, step_kind,
-                                 sudoku_prompts, sudoku_transcripts)
+from mplm_bench.train.data import (Transcript, check_transcripts_file, load_transcripts,
+                                   save_transcripts, step_kind, sudoku_prompts,
+                                   sudoku_transcripts)
 from mplm_bench.train.export import write_gguf
 from mplm_bench.train.gguf_import import read_gguf
 from mplm_bench.train.model import ModelConfig, TinyLlama
@@ -118,7 +120,6 @@ def train_sudoku(options: TrainOptions, on_step: Callable[[StepReport], None],
     """Train (or resume) and export; returns the summary once all steps are done."""
     started = time.monotonic()
     device = check_options(options)  # before minutes of data making
-    options.out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints go next to it
     on_phase("oracle transcripts")
     train, heldout, vocab = _transcripts(options)
     model_config = ModelConfig(len(vocab), options.d_model, options.layers, options.heads,
@@ -205,6 +206,9 @@ def check_options(options: TrainOptions) -> str:
     """One-line errors for options that would fail later; returns the torch device."""
     from mplm_bench.models import check_gguf
 
+    prepare_dir(options.out.parent)  # the checkpoint and card go next to the model
+    if options.data_file is not None and options.data_file.exists():
+        check_transcripts_file(options.data_file)
     if options.d_model % options.heads or (options.d_model // options.heads) % 2:
         raise TaskInputError(f"--d-model {options.d_model} / --heads {options.heads} must be "
                              "a whole, even head width (rotary pairs)")
