@@ -1,6 +1,7 @@
 """What the commands show on the terminal: Rich progress bars and tables, one-line errors."""
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,12 @@ def guarded(action: Callable[[], None]) -> None:
 
 
 def default_out(task: str) -> Path:
-    return Path("results") / new_run_id(task)
+    """results/TASK-DATE-TIME, with -2, -3, ... for runs started in the same second."""
+    first = out = Path("results") / new_run_id(task)
+    for number in itertools.count(2):
+        if not out.exists():
+            return out
+        out = first.with_name(f"{first.name}-{number}")
 
 
 class RichReporter:

@@ -14,8 +14,8 @@ from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.policies.oracle import OraclePolicy
 from mplm_bench.policies.replay import ReplayPolicy
 from mplm_bench.policies.server import ServerPolicy, ServerSession
-from mplm_bench.results import (RowWriter, prepare_dir, read_rows, truncate_torn_tail,
-                                write_run_record, write_trace)
+from mplm_bench.results import (ROWS_FILE, ResultsError, RowWriter, prepare_dir, read_rows,
+                                truncate_torn_tail, write_run_record, write_trace)
 from mplm_bench.runtime import protocol
 from mplm_bench.runtime.records import Budgets, Policy
 from mplm_bench.runtime.scheduler import Scheduler
@@ -172,6 +172,10 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     if config.resume:
         truncate_torn_tail(out)
         done = {(row["instance_id"], row["paradigm"]): row for row in read_rows(out)}
+    elif (out / ROWS_FILE).exists() and (out / ROWS_FILE).stat().st_size:
+        # appending would repeat rows and overwrite the run.json those rows were made with
+        raise ResultsError(f"{out} already holds results; add --resume to finish that run, "
+                           "or choose another --out")
     if config.server.uses_server:  # the model is the server's: check it answers for it now
         return PreparedRun(out, None, done, ServerSession(config.server, config.model))
     return PreparedRun(out, resolve_model(config.model, config.task), done)

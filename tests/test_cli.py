@@ -46,6 +46,26 @@ def test_resume_after_a_killed_run_gives_the_same_rows(tmp_path):
     assert rows_without_timing(cut) == rows_without_timing(whole)
 
 
+def test_a_second_run_into_a_used_folder_needs_resume(tmp_path):
+    assert oracle_run(tmp_path).exit_code == 0
+    before = (tmp_path / ROWS_FILE).read_text(), (tmp_path / "run.json").read_text()
+    one_line_error(oracle_run(tmp_path), "already holds results; add --resume")
+    assert ((tmp_path / ROWS_FILE).read_text(), (tmp_path / "run.json").read_text()) == before
+
+
+def test_runs_started_in_the_same_second_get_their_own_default_folders(tmp_path, monkeypatch):
+    from mplm_bench import console
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(console, "new_run_id", lambda task: f"{task}-20261130-040000")
+    folders = []
+    for _ in range(3):
+        folders.append(console.default_out("sudoku"))
+        folders[-1].mkdir(parents=True)
+    assert [f.name for f in folders] == ["sudoku-20261130-040000", "sudoku-20261130-040000-2",
+                                         "sudoku-20261130-040000-3"]
+
+
 @pytest.mark.parametrize("args, words", [
     (["--size", "10"], "--size must be one of 4, 9, 16, 25"),
     (["--instances", "0"], "--instances must be at least 1"),
