@@ -113,8 +113,9 @@ def run_suite(path: Path, out: Path) -> None:
     from mplm_bench.suite import load_suite, only_policy, run_configs, suite_task, write_suite_record
 
     suite = load_suite(path)
-    work = [(config, *suite_task(run, config), only_policy(prepare_run(config), run.policy))
-            for run, _, config in run_configs(suite, out)]
+    work = [(config, *suite_task(run, config, f"{path}: [[run]] {number}"),
+             only_policy(prepare_run(config), run.policy))
+            for number, run, config in run_configs(suite, out)]
     with _progress() as progress:
         reporter = RichReporter(progress)
         for config, task, instances, prepared in work:

@@ -134,15 +134,15 @@ def _check_values(run: SuiteRun, where: str) -> None:
 
 
 def run_configs(suite: Suite, out: Path):
-    """One runner config per suite entry and size, all writing into `out`."""
+    """(entry number, entry, runner config) per suite entry and size, all writing into `out`."""
     from mplm_bench.models import run_defaults
     from mplm_bench.runner import RunConfig, policy_budgets
 
-    for run in suite.runs:  # budgets as `run` sets them for the same model
+    for number, run in enumerate(suite.runs, 1):  # budgets as `run` sets them for the same model
         budgets = policy_budgets(run.policy, run.max_tokens, run.window, run.max_threads,
                                  run.timeout, run_defaults(run.model, run.task), run.max_live_kv)
         for size in run.sizes:
-            yield run, size, RunConfig(
+            yield number, run, RunConfig(
                 task=run.task, size=size, paradigms=list(run.paradigms), policy=run.policy,
                 model=run.model, instances=run.instances, seed=run.seed, out=str(out),
                 resume=True, budgets=budgets, suite=suite.name, tolerant=run.task in TOLERANT_TASKS,
@@ -158,8 +158,18 @@ def _task_options(run: SuiteRun) -> dict:
     return {"difficulty": run.difficulty}
 
 
-def suite_task(run: SuiteRun, config) -> tuple:
-    """The task of one suite entry and size, and its instances."""
+def suite_task(run: SuiteRun, config, where: str) -> tuple:
+    """The task of one suite entry and size, and its instances; a bad value (a size the
+    task has not) names the entry, as load_suite's errors do."""
+    try:
+        return _task_and_instances(run, config)
+    except SuiteError:
+        raise
+    except TaskInputError as error:
+        raise SuiteError(f"{where}, size {config.size}: {error}") from None
+
+
+def _task_and_instances(run: SuiteRun, config) -> tuple:
     if run.task == "longqa":
         from mplm_bench.backends.llamacpp_load import load_tokenizer
         from mplm_bench.models import resolve_model

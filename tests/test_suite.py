@@ -43,6 +43,13 @@ def test_bad_suites_are_one_line_and_exit_2(tmp_path, text, words):
     one_line_error(RUNNER.invoke(app, ["suite", "run", str(path), "--out", str(tmp_path / "o")]), words)
 
 
+def test_a_size_the_task_has_not_names_the_entry(tmp_path):
+    path = write(tmp_path, ORACLE_SUITE + ORACLE_SUITE.split("\n", 1)[1].replace("[4]", "[4, 7]"))
+    one_line_error(RUNNER.invoke(app, ["suite", "run", str(path), "--out", str(tmp_path / "o")]),
+                   f"{path}: [[run]] 2, size 7: --size must be one of 4, 9, 16, 25, got 7")
+    assert not (tmp_path / "o" / "results.jsonl").exists()  # refused before anything ran
+
+
 def test_suite_run_then_baseline_then_compare(tmp_path):
     suite, out, baseline = write(tmp_path, ORACLE_SUITE), tmp_path / "run", tmp_path / "b.json"
     assert RUNNER.invoke(app, ["suite", "run", str(suite), "--out", str(out)]).exit_code == 0
