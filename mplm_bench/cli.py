@@ -21,7 +21,8 @@ app.add_typer(bench_app, name="bench")
 @with_run_options
 def run_sudoku(
     options: RunOptions,
-    size: int = typer.Option(9, help="side n of the n x n grid: 4, 9, 16 or 25"),
+    size: int = typer.Option(9, help="side n of the n x n grid: 4, 9, 16 or 25 (not with "
+                                     "--puzzles: each puzzle has its own)"),
     difficulty: str = typer.Option("singles", help="singles (no search needed) or search"),
     puzzles: Optional[Path] = typer.Option(None, help="puzzle file instead of generated puzzles"),
 ) -> None:

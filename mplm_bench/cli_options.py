@@ -24,8 +24,8 @@ _OPTIONS: dict[str, tuple[object, object]] = {
                                                "reference programs decoded by the model: a "
                                                "perfect model's wall time)")),
     "model": (Optional[str], typer.Option(None, help=MODEL_HELP)),
-    "instances": (int, typer.Option(1, help="instances to run (a 25x25 Sudoku model run takes "
-                                            "~6 minutes an instance on 2 CPU cores)")),
+    "instances": (int, typer.Option(1, help="instances to run (with a puzzle or formula "
+                                            "file: its first K)")),
     "seed": (int, typer.Option(0, help="first generator seed; instance k uses seed + k")),
     "out": (Optional[Path], typer.Option(None, help="results folder (default: results/<run-id>)")),
     "resume": (bool, typer.Option(False, help="skip instance x paradigm rows already in --out")),

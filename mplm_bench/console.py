@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 from pathlib import Path
@@ -171,6 +172,9 @@ def show_models() -> None:
     per_task = "".join(f"{task}: {name}; " for task, name in TASK_DEFAULT_MODELS.items())
     stdout.print(f"default: {DEFAULT_MODEL} ({per_task}override with --model or ${MODEL_ENV}); "
                  "any GGUF file works: --model path/to/model.gguf", markup=False)
+    if os.environ.get(MODEL_ENV):
+        stdout.print(f"${MODEL_ENV} is set: every task's default is now "
+                     f"{os.environ[MODEL_ENV]}", markup=False, highlight=False)
 
 
 def show_tasks() -> None:

@@ -123,9 +123,13 @@ def test_the_installed_command_without_arguments_prints_the_help():
     assert done.returncode == 2 and "Usage: mplm-bench [OPTIONS] COMMAND" in done.stdout + done.stderr
 
 
-def test_models_and_tasks_list_what_there_is():
+def test_models_and_tasks_list_what_there_is(monkeypatch):
+    monkeypatch.delenv("MPLM_BENCH_MODEL", raising=False)
     assert "SmolLM2-135M-Instruct" in invoke("models").output
+    assert "is set" not in invoke("models").output
     assert "sudoku" in invoke("tasks").output
+    monkeypatch.setenv("MPLM_BENCH_MODEL", "mine.gguf")
+    assert "$MPLM_BENCH_MODEL is set: every task's default is now mine.gguf" in invoke("models").output
 
 
 def test_trace_then_show_prints_the_threads(tmp_path):
