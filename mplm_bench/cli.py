@@ -32,7 +32,7 @@ def run_sudoku(
     config = options.config("sudoku", size, {"difficulty": difficulty,
                                              "puzzles": puzzles and str(puzzles)})
     console.guarded(lambda: console.run_and_show(SudokuTask(), lambda task: task.instances(
-        size, options.instances, options.seed, difficulty, puzzles), config))
+        size, options.instances, options.seed, difficulty, puzzles), config), console.RESUME_ROWS)
 
 
 @run_app.command("sat")
@@ -56,7 +56,7 @@ def run_sat(
         "instances_file": instances_file and str(instances_file)})
     console.guarded(lambda: console.run_and_show(SatTask(split), lambda task: task.instances(
         num_vars, options.instances, options.seed, ratio, satisfiable, instances_file, save_cnf),
-        config))
+        config), console.RESUME_ROWS)
 
 
 
@@ -76,7 +76,8 @@ def run_longqa(
                                                              "of generated instances"),
 ) -> None:
     """Long-context QA under each paradigm: EM/F1, costs and protocol repairs per paradigm."""
-    console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, options))
+    console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, options),
+                    console.RESUME_ROWS)
 
 
 def _run_longqa(length, kind, hops, chunks, path, options: RunOptions) -> None:
@@ -165,7 +166,8 @@ def analyze_sudoku(
     from mplm_bench.console_scaling import analyze_and_show
 
     folder = out or console.default_out("scaling")
-    console.guarded(lambda: analyze_and_show(sizes, instances, model, seed, folder))
+    console.guarded(lambda: analyze_and_show(sizes, instances, model, seed, folder),
+                    console.RERUN_ROWS)
 
 
 suite_app = typer.Typer(no_args_is_help=True, help="Benchmark suites from TOML files.")
@@ -178,7 +180,8 @@ def suite_run(
     out: Optional[Path] = typer.Option(None, help="results folder (default: results/<suite>-<time>)"),
 ) -> None:
     """Run every entry of a suite into one results folder (rows already there are kept)."""
-    console.guarded(lambda: console.run_suite(file, out or console.default_out(file.stem)))
+    console.guarded(lambda: console.run_suite(file, out or console.default_out(file.stem)),
+                    console.RERUN_ROWS)
 
 
 @app.command("baseline")
@@ -264,7 +267,8 @@ def train_sudoku(
             parse_puzzles(puzzles), lr, device, data, init, freeze_init, cut_long,
             parse_mix(mix)))
 
-    console.guarded(train)
+    console.guarded(train, f"rerun with --resume to go on from the last checkpoint, "
+                           f"{out.with_suffix('.pt')}")
 
 
 @app.command("eval-steps")

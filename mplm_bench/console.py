@@ -32,15 +32,20 @@ def print_error(message: object) -> None:
     stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
-def guarded(action: Callable[[], None]) -> None:
-    """Bad input: one clear line on stderr and exit code 2, never a traceback."""
+RESUME_ROWS = "finished rows are saved; rerun with --resume"  # run commands
+RERUN_ROWS = "finished rows are saved; rerun the same command to finish"  # suite, analyze
+
+
+def guarded(action: Callable[[], None], on_interrupt: str = "") -> None:
+    """Bad input: one clear line on stderr and exit code 2, never a traceback. Ctrl-C:
+    exit 130 with `on_interrupt`, what the user can do next."""
     try:
         action()
     except USER_ERRORS as error:
         print_error(error)
         sys.exit(2)
     except KeyboardInterrupt:
-        stderr.print("interrupted: finished rows are saved; rerun with --resume", markup=False)
+        stderr.print("interrupted" + (f": {on_interrupt}" if on_interrupt else ""), markup=False)
         sys.exit(130)
 
 

@@ -151,3 +151,19 @@ def test_show_without_traces_is_one_line(tmp_path):
 def test_training_without_the_train_extra_is_one_line(command, monkeypatch):
     monkeypatch.setitem(sys.modules, "gguf", None)  # `import gguf` raises ImportError
     one_line_error(invoke(*command), "train and eval-steps need the train extra")
+
+
+@pytest.mark.parametrize("command, target, advice", [
+    (["run", "sudoku", "--policy", "oracle"], "run_and_show", "rerun with --resume"),
+    (["suite", "run", "tasks/ci.toml"], "run_suite", "rerun the same command to finish"),
+])
+def test_ctrl_c_says_what_to_do_next_for_that_command(command, target, advice, monkeypatch):
+    from mplm_bench import console
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(console, target, interrupted)
+    result = invoke(*command)
+    assert result.exit_code == 130
+    assert result.output.strip() == f"interrupted: finished rows are saved; {advice}"
