@@ -26,7 +26,7 @@ _OPTIONS: dict[str, tuple[object, object]] = {
     "model": (Optional[str], typer.Option(None, help=MODEL_HELP)),
     "instances": (int, typer.Option(1, help="instances to run (with a puzzle or formula "
                                             "file: its first K)")),
-    "seed": (int, typer.Option(0, help="first generator seed; instance k uses seed + k")),
+    "seed": (int, typer.Option(0, min=0, help="first generator seed; instance k uses seed + k")),
     "out": (Optional[Path], typer.Option(None, help="results folder (default: results/<run-id>)")),
     "resume": (bool, typer.Option(False, help="skip instance x paradigm rows already in --out")),
     "max_tokens": (int, typer.Option(0, min=0, help="budget: generated tokens per run, all threads "
@@ -38,7 +38,8 @@ _OPTIONS: dict[str, tuple[object, object]] = {
                                               "parked ones included [0: the model's default; "
                                               "none for most]")),
     "timeout": (float, typer.Option(600.0, min=0.0, help="budget: seconds per run")),
-    "temperature": (float, typer.Option(0.0, help="0 = greedy; else seeded sampling")),
+    "temperature": (float, typer.Option(0.0, min=0.0,
+                                        help="0 = greedy; else seeded sampling")),
     "grammar": (bool, typer.Option(False, help="constrain the protocol syntax with GBNF")),
     "tolerant": (Optional[bool], typer.Option(None, "--tolerant/--strict", help="read actions "
                                               "as prompted models write them (prose or markdown "
@@ -46,9 +47,9 @@ _OPTIONS: dict[str, tuple[object, object]] = {
                                               "repairs [default: tolerant for longqa, strict "
                                               "for sudoku and sat]")),
     "trace": (bool, typer.Option(False, help="write per-thread events to DIR/traces/")),
-    "ctx": (int, typer.Option(0, help="KV cache tokens, all threads [0: the model's default, "
+    "ctx": (int, typer.Option(0, min=0, help="KV cache tokens, all threads [0: the model's default, "
                                       "32768]")),
-    "seq_max": (int, typer.Option(0, help="threads resident in the KV cache at once [0: the "
+    "seq_max": (int, typer.Option(0, min=0, help="threads resident in the KV cache at once [0: the "
                                           "model's default, 16] (raise it on a GPU; on a CPU "
                                           "every step attends over all resident threads' cells)")),
     "kv_unified": (Optional[bool], typer.Option(None, "--kv-unified/--kv-split",
@@ -58,9 +59,9 @@ _OPTIONS: dict[str, tuple[object, object]] = {
                                                     help="decode a prompt prefix that new threads "
                                                          "share once and fork it into each "
                                                          "[default: share]")),
-    "threads": (int, typer.Option(0, help="CPU threads for llama.cpp [0: all cores]")),
+    "threads": (int, typer.Option(0, min=0, help="CPU threads for llama.cpp [0: all cores]")),
     "n_gpu_layers": (int, typer.Option(0, help="layers offloaded to the GPU (CUDA/Metal builds)")),
-    "main_gpu": (int, typer.Option(0, help="GPU index for the model")),
+    "main_gpu": (int, typer.Option(0, min=0, help="GPU index for the model")),
     "flash_attn": (Optional[bool], typer.Option(None, "--flash-attn/--no-flash-attn",
                                                 help="flash attention (default: llama.cpp auto)")),
     "backend": (str, typer.Option("llamacpp", help="llamacpp (in-process) or openai (an "

@@ -165,9 +165,11 @@ class PreparedRun:
 
 
 def prepare_run(config: RunConfig) -> PreparedRun:
-    """Check the output folder and the model before any work starts (bad input: exit 2)."""
-    out = prepare_dir(Path(config.out))
+    """Check the model and the output folder before any work starts (bad input: exit 2);
+    the folder is made only once the model is found."""
     config.server.check()
+    model_path = None if config.server.uses_server else resolve_model(config.model, config.task)
+    out = prepare_dir(Path(config.out))
     done = {}
     if config.resume:
         truncate_torn_tail(out)
@@ -178,7 +180,7 @@ def prepare_run(config: RunConfig) -> PreparedRun:
                            "or choose another --out")
     if config.server.uses_server:  # the model is the server's: check it answers for it now
         return PreparedRun(out, None, done, ServerSession(config.server, config.model))
-    return PreparedRun(out, resolve_model(config.model, config.task), done)
+    return PreparedRun(out, model_path, done)
 
 
 def run_benchmark(task: Task, instances: Sequence[Instance], paradigms: Sequence[Paradigm],

@@ -77,6 +77,7 @@ def test_runs_started_in_the_same_second_get_their_own_default_folders(tmp_path,
 def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
     base = ["run", "sudoku", "--policy", "oracle", "--instances", "1", "--out", str(tmp_path / "o")]
     one_line_error(invoke(*base, *args), words)
+    assert not (tmp_path / "o").exists()  # refused before the folder is made
 
 
 def test_a_text_file_is_not_a_model(tmp_path):
@@ -121,6 +122,16 @@ def test_usage_errors_of_the_installed_command_are_one_line(args, start, end):
 def test_the_installed_command_without_arguments_prints_the_help():
     done = subprocess.run([sys.executable, "-m", "mplm_bench.cli"], capture_output=True, text=True)
     assert done.returncode == 2 and "Usage: mplm-bench [OPTIONS] COMMAND" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("option", ["--seed", "--temperature", "--ctx", "--threads"])
+def test_a_negative_count_is_a_usage_error_of_one_line(option, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mplm_bench.cli", "run", "sudoku", "--policy",
+                           "oracle", option, "-1", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: Invalid value for '{option}'")
+    assert len(done.stderr.splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
 def test_models_and_tasks_list_what_there_is(monkeypatch):
