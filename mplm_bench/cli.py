@@ -17,6 +17,20 @@ app.add_typer(run_app, name="run")
 app.add_typer(bench_app, name="bench")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from mplm_bench import __version__
+
+        typer.echo(f"mplm-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version,
+                                          is_eager=True, help="print the version and exit")):
+    pass  # the app's options; its help is the Typer app's
+
+
 @run_app.command("sudoku")
 @with_run_options
 def run_sudoku(

@@ -124,6 +124,13 @@ def test_the_installed_command_without_arguments_prints_the_help():
     assert done.returncode == 2 and "Usage: mplm-bench [OPTIONS] COMMAND" in done.stdout + done.stderr
 
 
+def test_version_prints_the_package_version():
+    from mplm_bench import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output == f"mplm-bench {__version__}\n"
+
+
 @pytest.mark.parametrize("option", ["--seed", "--temperature", "--ctx", "--threads"])
 def test_a_negative_count_is_a_usage_error_of_one_line(option, tmp_path):
     done = subprocess.run([sys.executable, "-m", "mplm_bench.cli", "run", "sudoku", "--policy",
