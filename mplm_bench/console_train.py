@@ -102,8 +102,8 @@ def train_and_show(options) -> None:
                      "(rerun with --resume to continue)")
         return
     show_step_accuracy(summary["heldout_step_accuracy"], f"held-out step accuracy, {options.out}")
-    stdout.print(f"wrote {options.out} ({options.out.stat().st_size / 1e6:.1f} MB) and "
-                 f"{options.out.with_suffix('.json')}")
+    stdout.print(f"wrote {options.out} ({options.out.stat().st_size / 1e6:.1f} MB), its card "
+                 f"{options.out.with_suffix('.md')} and {options.out.with_suffix('.json')}")
 
 
 def eval_and_show(model: Path, sizes: str, paradigms: str, puzzles: int, max_len: int,

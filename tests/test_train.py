@@ -375,3 +375,5 @@ def test_a_mixed_run_names_its_mix_in_the_card(tmp_path):
                                    "--mix", "fj/main:0.25", "--out", str(out)])
     assert run.exit_code == 0, run.output
     assert "Steps drawn by `--mix`: 25% fj/main; the others" in out.with_suffix(".md").read_text()
+    assert f"its card {out.with_suffix('.md')} and {out.with_suffix('.json')}" in " ".join(
+        run.output.split())  # the last line names every file written
