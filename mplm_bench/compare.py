@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -115,10 +115,24 @@ def write_baseline(run_dir: Path, out: Path) -> dict:
     return document
 
 
+# what makes two runs' figures comparable: the same instances, budgets and decoding (the
+# model may differ: comparing models is what a baseline is for)
+SAME_CONFIG_KEYS = ("task", "size", "paradigms", "policy", "instances", "seed", "task_options",
+                    "budgets", "temperature", "grammar", "runs")
+
+
 @dataclass
 class Baseline:
     suite: str | None
     records: list[MetricRecord]
+    config: dict = field(default_factory=dict)
+
+
+def config_differences(baseline: Baseline, run: RunData) -> list[str]:
+    """'seed 3 (baseline 0)' for each SAME_CONFIG_KEYS entry the two configs disagree on."""
+    now = run.record.get("config") or {}
+    return [f"{key} {now.get(key)!r} (baseline {baseline.config.get(key)!r})"
+            for key in SAME_CONFIG_KEYS if now.get(key) != baseline.config.get(key)]
 
 
 def load_baseline(path: Path) -> Baseline:
@@ -129,7 +143,8 @@ def load_baseline(path: Path) -> Baseline:
     metrics = data.get("metrics")
     if not isinstance(metrics, list):
         raise ResultsError(f"{path}: 'metrics' must be a list")
-    return Baseline(data.get("suite"), [_record(path, n, item) for n, item in enumerate(metrics)])
+    return Baseline(data.get("suite"), [_record(path, n, item) for n, item in enumerate(metrics)],
+                    data.get("config") or {})
 
 
 def _record(path: Path, index: int, item: object) -> MetricRecord:
@@ -209,12 +224,15 @@ def check_suite(baseline: Baseline, run: RunData) -> None:
         raise ResultsError(f"baseline is for suite {baseline.suite!r}, this run is {this}")
 
 
-def compare_run(run_dir: Path, baseline_path: Path, specs: list[str]) -> list[Comparison]:
+def compare_run(run_dir: Path, baseline_path: Path,
+                specs: list[str]) -> tuple[list[Comparison], list[str]]:
+    """The comparisons, and how the run's config differs from the baseline's."""
     overrides = parse_tolerances(specs)  # a bad spec is refused before any file is read
     baseline = load_baseline(baseline_path)
     run = load_run(run_dir)
     check_suite(baseline, run)
-    return compare_records(baseline.records, summarize_for_baseline(run.rows), overrides)
+    comparisons = compare_records(baseline.records, summarize_for_baseline(run.rows), overrides)
+    return comparisons, config_differences(baseline, run)
 
 
 def is_regression(comparison: Comparison) -> bool:

@@ -44,7 +44,10 @@ def _cells(comparison: Comparison) -> list[str]:
 def show_comparison(run_dir: Path, baseline: Path, tolerances: list[str],
                     markdown: Path | None) -> bool:
     """Print the table and the summary; True when anything regressed (the CLI exits 1)."""
-    comparisons = compare_run(run_dir, baseline, tolerances)
+    comparisons, differences = compare_run(run_dir, baseline, tolerances)
+    summary = summary_line(comparisons)
+    if markdown is not None:  # an unwritable file is refused before the table is printed
+        write_markdown(comparisons, summary, markdown)
     table = Table(title=f"{run_dir} against {baseline}")
     for heading in HEADINGS:
         table.add_column(heading, justify="right" if heading in ("size", "baseline", "now",
@@ -54,10 +57,10 @@ def show_comparison(run_dir: Path, baseline: Path, tolerances: list[str],
         cells[-1] = f"[{COLORS[comparison.verdict]}]{cells[-1]}[/]"
         table.add_row(*cells)
     stdout.print(table)
-    summary = summary_line(comparisons)
     stdout.print(summary, markup=False, highlight=False, soft_wrap=True)  # CI logs grep it
-    if markdown is not None:
-        write_markdown(comparisons, summary, markdown)
+    if differences:
+        stdout.print("note: the run's config differs from the baseline's: "
+                     + "; ".join(differences), markup=False, highlight=False, soft_wrap=True)
     return any(is_regression(c) for c in comparisons)
 
 

@@ -16,9 +16,9 @@ def row(policy="oracle", paradigm="mplm", status="solved", instance="n4-s0", **c
                 **{**COSTS, **costs})
 
 
-def write_run(folder, rows, suite="ci"):
+def write_run(folder, rows, suite="ci", **config_keys):
     folder.mkdir(parents=True)
-    config = {"task": "sudoku", "suite": suite} if suite else {"task": "sudoku"}
+    config = {"task": "sudoku", "seed": 0, **config_keys} | ({"suite": suite} if suite else {})
     (folder / RUN_FILE).write_text(json.dumps({"config": config, "versions": {"mplm_bench": "t"}}))
     (folder / ROWS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
@@ -31,9 +31,9 @@ def baseline_of(tmp_path, rows, suite="ci"):
     return out
 
 
-def compare(tmp_path, base_rows, now_rows, *extra, suite="ci"):
+def compare(tmp_path, base_rows, now_rows, *extra, suite="ci", **config_keys):
     baseline = baseline_of(tmp_path, base_rows)
-    run = write_run(tmp_path / "now", now_rows, suite)
+    run = write_run(tmp_path / "now", now_rows, suite, **config_keys)
     return invoke("compare", run, "--baseline", baseline, *extra)
 
 
@@ -113,6 +113,19 @@ def test_markdown_writes_the_same_table(tmp_path):
     text = md.read_text()
     assert text.startswith("| task | size | paradigm | policy | metric |")
     assert "| sudoku | 4 | mplm | oracle | threads | 3 | 9 | +200.0 | **regressed** |" in text
+
+
+def test_a_run_with_other_instances_is_compared_with_a_note(tmp_path):
+    same = compare(tmp_path / "a", [row()], [row()])
+    assert same.exit_code == 0 and "note:" not in same.output
+    other = compare(tmp_path / "b", [row()], [row()], seed=3)
+    assert other.exit_code == 0
+    assert "note: the run's config differs from the baseline's: seed 3 (baseline 0)" in other.output
+
+
+def test_an_unwritable_markdown_file_is_refused_before_the_table(tmp_path):
+    result = compare(tmp_path, [row()], [row()], "--markdown", tmp_path / "base" / RUN_FILE / "x.md")
+    one_line_error(result, "cannot write")
 
 
 def test_a_baseline_from_another_suite_is_refused(tmp_path):
