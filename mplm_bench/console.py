@@ -152,9 +152,8 @@ def _fmt(value: float) -> str:
 def show_threads(run_dir: Path, instance: str, paradigm: str | None, max_threads: int) -> None:
     from mplm_bench.show import paradigms_of, thread_tree
 
-    paradigms = [paradigm] if paradigm else paradigms_of(run_dir, instance)
-    if not paradigms:
-        raise ResultsError(f"no rows for instance {instance!r} in {run_dir}")
+    ran = paradigms_of(run_dir, instance)
+    paradigms = [p.name for p in user_paradigms(paradigm)] if paradigm else ran
     for name in paradigms:
         stdout.print(thread_tree(run_dir, instance, name, max_threads))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.tree import Tree
 
-from mplm_bench.results import ResultsError, read_rows, read_trace, trace_path
+from mplm_bench.results import ResultsError, read_run_folder, read_trace, trace_path
 
 TEXT_LIMIT = 400  # characters of a segment or message shown before "..."
 
@@ -17,8 +17,13 @@ def _short(text: str) -> str:
 
 
 def paradigms_of(out: Path, instance_id: str) -> list[str]:
-    """Paradigms that ran this instance, in results order."""
-    return [row["paradigm"] for row in read_rows(out) if row["instance_id"] == instance_id]
+    """Paradigms that ran this instance, in results order; a folder that is not a run
+    folder, or an instance it has no rows for, is one line."""
+    rows, _ = read_run_folder(out)
+    found = [row["paradigm"] for row in rows if row["instance_id"] == instance_id]
+    if not found:
+        raise ResultsError(f"no rows for instance {instance_id!r} in {out}")
+    return found
 
 
 def thread_tree(out: Path, instance_id: str, paradigm: str, max_threads: int) -> Tree:

@@ -159,6 +159,15 @@ def test_trace_then_show_prints_the_threads(tmp_path):
     assert "n4-s1-singles cot: solved" in shown.output and "@answer" in shown.output
 
 
+def test_show_names_what_is_wrong_with_its_arguments(tmp_path):
+    assert oracle_run(tmp_path, "--trace").exit_code == 0
+    one_line_error(invoke("show", tmp_path / "nope", "n4-s0-singles"), "no such run folder")
+    one_line_error(invoke("show", tmp_path, "n4-s0-singles", "--paradigm", "zz"),
+                   "unknown paradigm 'zz'")
+    one_line_error(invoke("show", tmp_path, "n4-s7-singles"),
+                   "no rows for instance 'n4-s7-singles'")
+
+
 def test_show_without_traces_is_one_line(tmp_path):
     assert oracle_run(tmp_path).exit_code == 0
     one_line_error(invoke("show", str(tmp_path), "n4-s0-singles"), "run with --trace")
@@ -185,3 +194,11 @@ def test_ctrl_c_says_what_to_do_next_for_that_command(command, target, advice, m
     result = invoke(*command)
     assert result.exit_code == 130
     assert result.output.strip() == f"interrupted: finished rows are saved; {advice}"
+
+
+@pytest.mark.parametrize("widths, got", [("0", "got 0"), ("8,-4", "got -4"),
+                                         ("1,1000,257", "got 1000, 257")])
+def test_bench_decode_refuses_bad_widths_before_loading_a_model(widths, got, tmp_path):
+    # a model that does not exist: the check must come before it is looked for
+    result = invoke("bench", "decode", "--threads", widths, "--model", tmp_path / "none.gguf")
+    one_line_error(result, f"--threads: batch widths must be 1 to 256, {got}")
