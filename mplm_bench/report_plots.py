@@ -73,27 +73,30 @@ def fmt_short(value: float) -> str:
 
 
 def stacked_tokens(ax, summary: pd.DataFrame) -> None:
-    """Per group and paradigm, median generated + prefill + KV-copied tokens, stacked."""
+    """Per group and paradigm, median generated + prefill + KV-copied tokens: stacked on a
+    linear axis; side by side on a log axis (stacked segments there would not be to scale)."""
     keys, labels, paradigms = _groups(summary)
     positions, ticks = [], []
     for g, key in enumerate(keys):
         for k, paradigm in enumerate(paradigms):
             positions.append((g * (len(paradigms) + 1) + k, key, paradigm))
             ticks.append(f"{paradigm}\n{labels[g]}" if k == len(paradigms) // 2 else paradigm)
+    x = np.array([x for x, _, _ in positions], dtype=float)
+    parts = [np.nan_to_num([_value(summary, key, p, column) for _, key, p in positions])
+             for column, _ in TOKEN_PARTS]
+    log = spans_decades(np.concatenate(parts))  # then a short part would not show stacked
+    width = 0.8 / len(parts) if log else 0.8
     bottom = np.zeros(len(positions))
-    for k, (column, label) in enumerate(TOKEN_PARTS):
-        values = np.nan_to_num([_value(summary, key, p, column) for _, key, p in positions])
-        ax.bar([x for x, _, _ in positions], values, 0.8, bottom=bottom, label=label,
+    for k, (values, (_, label)) in enumerate(zip(parts, TOKEN_PARTS)):
+        offset = (k - (len(parts) - 1) / 2) * width if log else 0.0
+        ax.bar(x + offset, values, width, bottom=None if log else bottom, label=label,
                color=["tab:blue", "tab:orange", "tab:gray"][k])
         bottom = bottom + values
-    ax.set_xticks([x for x, _, _ in positions], ticks, fontsize=8)
-    ax.set_title("tokens: generated + prefill + KV copied (medians)")
-    if spans_decades(bottom):
+    ax.set_xticks(x, ticks, fontsize=8)
+    ax.set_title("tokens: generated + prefill + KV copied (medians"
+                 + (", side by side, log)" if log else ")"))
+    if log:
         ax.set_yscale("log")
-        # a log axis starts at the smallest first part, so short bottom parts stay visible
-        first = [v for v in summary[TOKEN_PARTS[0][0]] if v > 0]
-        ax.set_ylim(bottom=min(first, default=1) / 2)
-        ax.set_title("tokens: generated + prefill + KV copied (medians, log)")
     ax.legend(fontsize=8)
 
 

@@ -134,3 +134,24 @@ def test_task_metrics_are_reported_as_means_where_a_task_has_them():
     assert tables["t, size 1 (qa)"].loc["f1 (mean)", "mplm"] == "0.75"
     assert tables["t, size 1 (qa)"].loc["preempted (mean)", "mplm"] == "0.50"
     assert "f1 (mean)" not in tables["u, size 1 (o)"].index
+
+
+@pytest.mark.parametrize("kv_copied, log", [(30, False), (30000, True)])
+def test_token_parts_stack_on_a_linear_axis_and_stand_side_by_side_on_a_log_one(kv_copied, log):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from mplm_bench.report_plots import stacked_tokens
+
+    summary = pd.DataFrame([dict(task="sudoku", size=4, run="r", paradigm="fj",
+                                 generated_tokens=100, prefill_tokens=50,
+                                 kv_copied_tokens=kv_copied)])
+    ax = Figure().subplots()
+    stacked_tokens(ax, summary)
+    bars = [(bar.get_x(), bar.get_y(), bar.get_height()) for bar in ax.patches]
+    assert [height for _, _, height in bars] == [100, 50, kv_copied]
+    assert ax.get_yscale() == ("log" if log else "linear")
+    if log:  # each part from the axis, at its own x
+        assert [y for _, y, _ in bars] == [0, 0, 0] and len({x for x, _, _ in bars}) == 3
+    else:  # each part on top of the one before, at one x
+        assert [y for _, y, _ in bars] == [0, 100, 150] and len({x for x, _, _ in bars}) == 1
