@@ -4,13 +4,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from mplm_bench.backends.base import BackendConfig, SamplingConfig
+from mplm_bench.backends.base import MAX_SEQUENCES, BackendConfig, SamplingConfig
 from mplm_bench.models import resolve_model
 from mplm_bench.paradigms import COT
 from mplm_bench.policies.model import ModelPolicy
 from mplm_bench.runtime.records import Budgets
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.thread import RunStatus, ThreadSpec
+from mplm_bench.tasks.base import TaskInputError
 
 # Greedy SmolLM2 keeps counting here without writing an action line, so every thread
 # decodes for the whole measurement.
@@ -46,10 +47,19 @@ def runtime_decode(model_path: str, width: int, n_tokens: int, n_threads: int,
     return width * (n_tokens - 1) / (stamps[-1] - stamps[0])
 
 
+def check_widths(widths: list[int]) -> None:
+    """Refuse batch widths the benchmark cannot run, before any model loads."""
+    bad = [w for w in widths if not 1 <= w <= MAX_SEQUENCES]
+    if bad:
+        raise TaskInputError(f"--threads: batch widths must be 1 to {MAX_SEQUENCES}, "
+                             f"got {', '.join(map(str, bad))}")
+
+
 def bench_decode(widths: list[int], n_tokens: int, model: str | None, n_threads: int,
                  n_gpu_layers: int, repeats: int = 3) -> list[DecodeBench]:
     """Best of `repeats` interleaved runs per side: on a shared CPU single runs vary by
     10-40%, and interleaving exposes both sides to the same noise."""
+    check_widths(widths)
     from mplm_bench.backends.llamacpp_load import load_tokenizer
     from mplm_bench.backends.llamacpp_raw import raw_batched_decode
 

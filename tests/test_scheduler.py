@@ -286,3 +286,16 @@ def test_expand_task_inserts_the_expanded_text_into_the_child_as_prefill():
     assert by_name(outcome)["r"].answer == "ok"
     assert "<< r.0: 14\n" in "".join(map(chr, by_name(outcome)["r"].tokens))
     assert_accounting_invariant(outcome)
+
+
+def test_more_roots_than_the_thread_budget_is_a_budget_stop_not_a_crash():
+    programs = {name: ScriptedProgram(["@answer 1\n"]) for name in ("a", "b", "c")}
+    outcome = run(programs, budgets=Budgets(max_threads=2))
+    assert outcome.status is RunStatus.BUDGET_EXHAUSTED
+    assert outcome.detail == "more than 2 threads"
+    # the roots made before the budget tripped are the run's threads, ended unrun
+    assert [t.name for t in outcome.threads] == ["a", "b"]
+    assert all(t.end == "cancelled" and t.generated_tokens == 0 for t in outcome.threads)
+    assert outcome.ticks == 0 and not outcome.answers
+    assert outcome.accounting.prefill_tokens == len("Pa\n") + len("Pb\n")
+    assert_accounting_invariant(outcome)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Protocol, Sequence
 
+MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ: sequences (threads) one context holds
+
 
 class BackendError(Exception):
     """A backend could not do what was asked (bad model file, KV cache too small, ...)."""

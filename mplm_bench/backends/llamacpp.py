@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import llama_cpp
 import numpy as np
 
-from mplm_bench.backends.base import BackendConfig, BackendError, SamplingConfig
+from mplm_bench.backends.base import (MAX_SEQUENCES, BackendConfig, BackendError,
+                                      SamplingConfig)
 from mplm_bench.backends.llamacpp_load import context_params, load_model, load_tokenizer, new_sampler
 
 _KV_MARGIN = 16  # cells (tokens) kept free when budgeting a step, for cache padding slack
-_MAX_SLOTS = 256
 _SHARED_MIN = 32  # tokens: a shorter common prompt prefix is not worth a sequence of its own
 _PREFIXES = 8  # prompt prefixes held at once (least recently used dropped first)
 _RECENT = 8  # first feeds kept to find a common prefix in
@@ -53,8 +53,8 @@ class LlamaCppBackend:
     """Backend protocol on one llama_context; see the module docstring."""
 
     def __init__(self, config: BackendConfig, sampling: SamplingConfig):
-        if not 1 <= config.n_seq_max <= _MAX_SLOTS:
-            raise BackendError(f"n_seq_max must be 1..{_MAX_SLOTS}, got {config.n_seq_max}")
+        if not 1 <= config.n_seq_max <= MAX_SEQUENCES:
+            raise BackendError(f"n_seq_max must be 1..{MAX_SEQUENCES}, got {config.n_seq_max}")
         self.config, self.sampling = config, sampling
         self.n_slots = config.n_seq_max
         self._model = self._ctx = self._batch = None

@@ -65,11 +65,18 @@ class Scheduler:
         self.live_kv = 0  # tokens in live threads' committed contexts (pending excluded)
         self._encode = cached_encoder(policy.tokenizer)
         self._touched: dict[int, Thread] = {}  # contexts that grew since the last measure
-        for spec in specs:
-            self._start_root(spec)
-        shadowed = sorted(set(self.groups) & set(self.by_name))
+        names = {spec.name for spec in specs}
+        shadowed = sorted({group for spec in specs for group in spec.groups} & names)
         if shadowed:  # a send to the name would reach the thread, never the group
             raise ValueError(f"group names that are also thread names: {', '.join(shadowed)}")
+        # a start that breaks a budget (more roots than max_threads) ends the run with that
+        # status in run(), like any later stop: the roots made by then are its threads
+        self._start_stop: _Stop | None = None
+        try:
+            for spec in specs:
+                self._start_root(spec)
+        except _Stop as stop:
+            self._start_stop = stop
 
     # ---- building contexts -------------------------------------------------------------
     def _start_root(self, spec: ThreadSpec) -> Thread:
@@ -145,6 +152,8 @@ class Scheduler:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
+            if self._start_stop is not None:
+                raise self._start_stop
             self._loop(start)
         except _Stop as stop:
             status, detail = stop.status, stop.detail
