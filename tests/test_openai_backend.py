@@ -206,10 +206,46 @@ def test_a_segment_takes_at_most_three_requests():
     a = outcome.threads[0]
     assert char_text(a.tokens[a.prompt_tokens:]) == script
     # a: its first line; the free lines up to "\n@", asked without the first line's end so
-    # the stop can match; the action line. b: its first line is its action. One pool
-    # worker: a's requests, then b's
-    assert [b["prompt"] for b in bodies] == ["Pa\n", "Pa\nthink", "Pa\nthink\nmore\n@", "Pb\n"]
+    # the stop can match; the action line, "@" included. b: its first line is its action.
+    # One pool worker: a's requests, then b's
+    assert [b["prompt"] for b in bodies] == ["Pa\n", "Pa\nthink", "Pa\nthink\nmore\n", "Pb\n"]
     assert [b["stop"] for b in bodies] == [["\n"], ["\n@"], ["\n"], ["\n"]]
+
+
+class MergedVerbServer(ScriptedServer):
+    """A scripted server whose tokenizer, like the default model's, holds "@answer" as one
+    token: a prompt ending in a bare "@" ends inside that token, a sequence its model never
+    saw, and it writes what the model did there (a space, then the line end)."""
+
+    def complete(self, body: dict) -> Completion:
+        if body["prompt"].endswith("@"):
+            self.bodies.append(body)
+            return Completion(" ", "stop", False, len(body["prompt"]), 2, None)
+        return super().complete(body)
+
+
+def test_no_prompt_ends_inside_a_merged_verb_token():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mplm_bench.paradigms import MPLM
+    from mplm_bench.policies.scripted import CharTokenizer
+    from mplm_bench.policies.server import ServerPolicy
+    from mplm_bench.runtime.thread import ThreadSpec
+
+    script = "r1c3=3\nr1c3=3\n@answer 3\n"  # free lines, then the action line
+    prompts = {"main": "Pmain\n"}
+    server = MergedVerbServer(prompts, {"main": script})
+    with ThreadPoolExecutor(1) as pool:
+        policy = ServerPolicy(server, "m", CharTokenizer(), pool, prompts, SamplingConfig(),
+                              Budgets(max_tokens=100))  # strict: tolerant=False
+        outcome = Scheduler([ThreadSpec("main", "t", prompts["main"])], MPLM.verbs, policy,
+                            Budgets(max_tokens=100)).run()
+    # a prompt ending in "\n@" got "@ \n": "unknown action @", a protocol error
+    assert outcome.status is None and outcome.answers == {"main": "3"}
+    main = outcome.threads[0]
+    assert char_text(main.tokens[main.prompt_tokens:]) == script
+    assert not any(b["prompt"].endswith("@") for b in server.bodies)
+    assert len(server.bodies) == 3
 
 
 def char_text(tokens) -> str:

@@ -2,11 +2,11 @@
 
 For every runnable thread without a segment in progress, completion requests go out
 concurrently (the thread's whole context text as the prompt, the protocol's stop strings),
-at most three requests a segment (protocol.stop_sequences); the segment is then paced on the decode-step
-clock like the oracle's (a segment of k tokens completes k steps after it starts), so the
-scheduler's semantics, delivery at action boundaries and critical_path_tokens are those
-of the in-process policies. The server's own counts (usage, cache reuse) are summed in
-ServerUsage, with the fields it did not give named.
+at most three requests a segment when greedy (protocol.stop_sequences, _write_segment); the
+segment is then paced on the decode-step clock like the oracle's (a segment of k tokens
+completes k steps after it starts), so the scheduler's semantics, delivery at action
+boundaries and critical_path_tokens are those of the in-process policies. The server's own
+counts (usage, cache reuse) are summed in ServerUsage, with the fields it did not give named.
 """
 from __future__ import annotations
 
@@ -169,10 +169,15 @@ class ServerPolicy:
     def _write_segment(self, thread_id: int, context: str, partial: _Segment | None,
                        cap: int) -> _Segment:
         """Runs in a pool thread. Asks for the first line; if that is no action line, for
-        the free lines up to the start of the next action line ("\n@"), then for the rest
-        of that line. The prompt of the free-lines request leaves out the line end the
-        first request stopped at, so the model writes it again and "\n@" can match in the
-        text it writes. Tolerant runs go line by line: a loose action need not start its
+        the free lines up to the start of the next action line ("\n@"), then for that
+        line. The prompt of the free-lines request leaves out the line end the request
+        before stopped at, so the model writes it again and "\n@" can match in the text it
+        writes. The action line's request gets the free lines and their line end but not
+        the "@": a prompt never ends inside a token, and "@" is the start of a merged token
+        ("@answer") in vocabularies like the default model's, whose bare "@" the model never
+        saw before a verb. The model writes the "@" again with its verb (greedy: the same
+        token); a line that re-sampled into a free line is kept, and the free lines are
+        asked for again. Tolerant runs go line by line: a loose action need not start its
         line. Ends at the end token or past `cap` new tokens; `partial` is the part of the
         segment written in earlier rounds (cut at their caps)."""
         segment = _SegmentWriter(self, thread_id, context, partial, cap)
@@ -183,10 +188,11 @@ class ServerPolicy:
             while not segment.done(segment.ask(protocol.stop_sequences()), protocol.LINE_END):
                 pass
             return segment.result()
-        segment.text = segment.text[:-len(protocol.LINE_END)]
         while True:
+            segment.text = segment.text[:-len(protocol.LINE_END)]
             free_lines = segment.ask(protocol.stop_sequences(after_first_line=True))
-            if segment.done(free_lines, protocol.stop_sequences(True)[0]):
+            # keep the stop's line end, not its "@" (the next request writes it, and its verb)
+            if segment.done(free_lines, protocol.LINE_END):
                 return segment.result()
             if segment.done(segment.ask(protocol.stop_sequences()), protocol.LINE_END):
                 return segment.result()

@@ -94,7 +94,8 @@ def stop_sequences(after_first_line: bool = False) -> list[str]:
     """Stop strings for a server that writes a segment (it leaves them out of the text).
     No fixed string marks the end of an action line, so a client asks for the first line
     (a segment is often one action line), then for free lines up to the start of the next
-    action line ("\n@"), then for the rest of that line: at most three requests a segment."""
+    action line ("\n@"), then for that line, its "@" included (a prompt that ends in "@"
+    can split a merged "@verb" token): at most three requests a greedy segment."""
     return [LINE_END + ACTION_MARK] if after_first_line else [LINE_END]
 
 
