@@ -46,7 +46,8 @@ def run_sudoku(
     config = options.config("sudoku", size, {"difficulty": difficulty,
                                              "puzzles": puzzles and str(puzzles)})
     console.guarded(lambda: console.run_and_show(SudokuTask(), lambda task: task.instances(
-        size, options.instances, options.seed, difficulty, puzzles), config), console.RESUME_ROWS)
+        size, options.instances, options.seed, difficulty, puzzles), config),
+        console.resume_advice(config.out))
 
 
 @run_app.command("sat")
@@ -70,7 +71,7 @@ def run_sat(
         "instances_file": instances_file and str(instances_file)})
     console.guarded(lambda: console.run_and_show(SatTask(split), lambda task: task.instances(
         num_vars, options.instances, options.seed, ratio, satisfiable, instances_file, save_cnf),
-        config), console.RESUME_ROWS)
+        config), console.resume_advice(config.out))
 
 
 
@@ -90,19 +91,20 @@ def run_longqa(
                                                              "of generated instances"),
 ) -> None:
     """Long-context QA under each paradigm: EM/F1, costs and protocol repairs per paradigm."""
-    console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, options),
-                    console.RESUME_ROWS)
+    config = options.config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
+                                               "instances_file": instances_file and
+                                               str(instances_file)},
+                            tolerant_default=True)  # prompted models: read actions loosely
+    console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, config),
+                    console.resume_advice(config.out))
 
 
-def _run_longqa(length, kind, hops, chunks, path, options: RunOptions) -> None:
+def _run_longqa(length, kind, hops, chunks, path, config) -> None:
     from mplm_bench.backends.llamacpp_load import load_tokenizer
     from mplm_bench.models import resolve_model
     from mplm_bench.tasks.base import TaskInputError
     from mplm_bench.tasks.longqa import LongQATask
 
-    config = options.config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
-                                               "instances_file": path and str(path)},
-                            tolerant_default=True)  # prompted models: read actions loosely
     tokenizer_model = config.model
     if config.server.uses_server:  # lengths and chunks are counted in the served model's tokens
         if not config.server.tokenizer:
@@ -181,7 +183,7 @@ def analyze_sudoku(
 
     folder = out or console.default_out("scaling")
     console.guarded(lambda: analyze_and_show(sizes, instances, model, seed, folder),
-                    console.RERUN_ROWS)
+                    console.rerun_advice(folder))
 
 
 suite_app = typer.Typer(no_args_is_help=True, help="Benchmark suites from TOML files.")
@@ -194,8 +196,8 @@ def suite_run(
     out: Optional[Path] = typer.Option(None, help="results folder (default: results/<suite>-<time>)"),
 ) -> None:
     """Run every entry of a suite into one results folder (rows already there are kept)."""
-    console.guarded(lambda: console.run_suite(file, out or console.default_out(file.stem)),
-                    console.RERUN_ROWS)
+    folder = out or console.default_out(file.stem)
+    console.guarded(lambda: console.run_suite(file, folder), console.rerun_advice(folder))
 
 
 @app.command("baseline")

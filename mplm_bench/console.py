@@ -32,8 +32,14 @@ def print_error(message: object) -> None:
     stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
-RESUME_ROWS = "finished rows are saved; rerun with --resume"  # run commands
-RERUN_ROWS = "finished rows are saved; rerun the same command to finish"  # suite, analyze
+def resume_advice(out: Path | str) -> str:
+    """What a run command says on Ctrl-C (a default --out is new each time: name it)."""
+    return f"finished rows are saved in {out}; rerun with --resume --out {out}"
+
+
+def rerun_advice(out: Path | str) -> str:
+    """suite run and analyze keep the rows in their folder; they have no --resume."""
+    return f"finished rows are saved in {out}; rerun with --out {out} to finish"
 
 
 def guarded(action: Callable[[], None], on_interrupt: str = "") -> None:
@@ -45,7 +51,8 @@ def guarded(action: Callable[[], None], on_interrupt: str = "") -> None:
         print_error(error)
         sys.exit(2)
     except KeyboardInterrupt:
-        stderr.print("interrupted" + (f": {on_interrupt}" if on_interrupt else ""), markup=False)
+        stderr.print("interrupted" + (f": {on_interrupt}" if on_interrupt else ""), markup=False,
+                     highlight=False, soft_wrap=True)
         sys.exit(130)
 
 

@@ -181,19 +181,21 @@ def test_training_without_the_train_extra_is_one_line(command, monkeypatch):
 
 
 @pytest.mark.parametrize("command, target, advice", [
-    (["run", "sudoku", "--policy", "oracle"], "run_and_show", "rerun with --resume"),
-    (["suite", "run", "tasks/ci.toml"], "run_suite", "rerun the same command to finish"),
+    (["run", "sudoku", "--policy", "oracle"], "run_and_show", "rerun with --resume --out D"),
+    (["suite", "run", "tasks/ci.toml"], "run_suite", "rerun with --out D to finish"),
 ])
-def test_ctrl_c_says_what_to_do_next_for_that_command(command, target, advice, monkeypatch):
+def test_ctrl_c_says_what_to_do_next_for_that_command(command, target, advice, monkeypatch,
+                                                      tmp_path):
     from mplm_bench import console
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(console, target, interrupted)
-    result = invoke(*command)
+    result = invoke(*command, "--out", tmp_path)
     assert result.exit_code == 130
-    assert result.output.strip() == f"interrupted: finished rows are saved; {advice}"
+    assert result.output.strip() == (f"interrupted: finished rows are saved in {tmp_path}; "
+                                     + advice.replace("D", str(tmp_path)))
 
 
 @pytest.mark.parametrize("widths, got", [("0", "got 0"), ("8,-4", "got -4"),
