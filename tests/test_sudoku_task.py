@@ -118,3 +118,10 @@ def test_singles_programs_end_honestly_on_a_search_puzzle(tokenizer):
         statuses[paradigm.name] = outcome.status and outcome.status.value
     # candidates and unit-digit threads all wait once singles run dry; CoT and FJ answer a partial grid
     assert statuses == {"mplm": "deadlock", "cot": None, "fj": None}
+
+
+def test_a_candidate_name_gives_back_its_cell():
+    from mplm_bench.tasks.sudoku_oracle import candidate_cell, candidate_name
+
+    assert candidate_name("r12c3", 17) == "r12c3#17"
+    assert candidate_cell(candidate_name("r12c3", 17)) == "r12c3"

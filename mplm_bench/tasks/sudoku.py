@@ -174,7 +174,7 @@ class SudokuTask:
             candidates answered for stays blank (so the grid is wrong)."""
             found: dict[str, set[int]] = {}
             for name, payload in answers.items():
-                cell = name.partition("#")[0]
+                cell = oracle.candidate_cell(name)
                 value = payload.strip()
                 found.setdefault(cell, set()).add(int(value) if value.isdigit() else 0)
             if any(grid.cell_name(n, i) not in found for i in blanks):

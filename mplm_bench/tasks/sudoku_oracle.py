@@ -123,6 +123,11 @@ def candidate_name(cell: str, digit: int | str) -> str:
     return f"{cell}#{digit}"
 
 
+def candidate_cell(name: str) -> str:
+    """The cell of a candidate thread's name (candidate_name's inverse, first part)."""
+    return name.partition("#")[0]
+
+
 def digit_group(unit: str, digit: int | str) -> str:
     """The group of a unit's candidates of a digit and its unit-digit thread."""
     return f"{unit}#{digit}"
