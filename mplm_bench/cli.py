@@ -91,9 +91,9 @@ def run_longqa(
                                                              "of generated instances"),
 ) -> None:
     """Long-context QA under each paradigm: EM/F1, costs and protocol repairs per paradigm."""
-    config = options.config("longqa", length, {"kind": kind, "hops": hops, "chunks": chunks,
-                                               "instances_file": instances_file and
-                                               str(instances_file)},
+    task_options = {"kind": kind, "hops": hops, "chunks": chunks,
+                    "instances_file": instances_file and str(instances_file)}
+    config = options.config("longqa", length, task_options,
                             tolerant_default=True)  # prompted models: read actions loosely
     console.guarded(lambda: _run_longqa(length, kind, hops, chunks, instances_file, config),
                     console.resume_advice(config.out))

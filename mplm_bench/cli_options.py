@@ -47,8 +47,8 @@ _OPTIONS: dict[str, tuple[object, object]] = {
                                               "repairs [default: tolerant for longqa, strict "
                                               "for sudoku and sat]")),
     "trace": (bool, typer.Option(False, help="write per-thread events to DIR/traces/")),
-    "ctx": (int, typer.Option(0, min=0, help="KV cache tokens, all threads [0: the model's default, "
-                                      "32768]")),
+    "ctx": (int, typer.Option(0, min=0, help="KV cache tokens, all threads [0: the model's "
+                                             "default, 32768]")),
     "seq_max": (int, typer.Option(0, min=0, help="threads resident in the KV cache at once [0: the "
                                           "model's default, 16] (raise it on a GPU; on a CPU "
                                           "every step attends over all resident threads' cells)")),

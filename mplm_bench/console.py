@@ -159,7 +159,7 @@ def _fmt(value: float) -> str:
 def show_threads(run_dir: Path, instance: str, paradigm: str | None, max_threads: int) -> None:
     from mplm_bench.show import paradigms_of, thread_tree
 
-    ran = paradigms_of(run_dir, instance)
+    ran = paradigms_of(run_dir, instance)  # also refuses a bad folder or instance
     paradigms = [p.name for p in user_paradigms(paradigm)] if paradigm else ran
     for name in paradigms:
         stdout.print(thread_tree(run_dir, instance, name, max_threads))
