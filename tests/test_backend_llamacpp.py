@@ -139,10 +139,15 @@ def test_kv_full_parks_then_errors(model_path, prompts):
             b.step({9: prompts[2] * 20})
 
 
-def test_too_many_feeds_is_caller_error(model_path, prompts):
+def test_more_threads_than_slots_take_turns_within_a_step(model_path, prompts, backend):
+    # 3 threads on 2 slots: each step decodes two groups, parking one thread between
+    want = generate(backend, {200 + t: p for t, p in enumerate(prompts)}, 10)
     with LlamaCppBackend(exact(model_path, n_seq_max=2), GREEDY) as b:
-        with pytest.raises(ValueError):
-            b.step({t: prompts[0] for t in range(3)})
+        got = generate(b, dict(enumerate(prompts)), 10)
+        assert b.stats()["parked"] >= 9
+    assert [got[t] for t in range(3)] == [want[200 + t] for t in range(3)]
+    for t in range(3):
+        backend.release(200 + t)
 
 
 def sample_run(model_path, prompt, seed: int) -> list[int]:

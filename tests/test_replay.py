@@ -1,6 +1,7 @@
 """The replay policy: the reference programs' tokens decoded by a real model (the shipped
 1 MB sudoku-protocol model, fast on a CPU). With a slot for every thread the run is the
-oracle's, token for token; with fewer slots threads take turns, and every run still solves."""
+oracle's, token for token; with fewer slots threads take turns inside each step, and the
+run is still the oracle's."""
 import json
 
 import pytest
@@ -34,11 +35,9 @@ def test_replay_with_a_slot_per_thread_is_the_oracle_run_token_for_token(tmp_pat
         assert {key: mine[key] for key in COUNTS} == {key: oracle[key] for key in COUNTS}
 
 
-def test_replay_with_fewer_slots_than_threads_still_solves_every_puzzle(tmp_path, oracle_rows):
-    replay = run_rows(tmp_path, "r", "--policy", "replay", "--seq-max", "16", "--threads", "2")
-    assert all(row["status"] == "solved" and row["correct"] for row in replay)
-    threads = {(r["instance_id"], r["paradigm"]): r["threads"] for r in oracle_rows}
-    assert all(row["threads"] == threads[row["instance_id"], row["paradigm"]] for row in replay)
-    cot = [(r["generated_tokens"], r["critical_path_tokens"]) for r in replay if r["paradigm"] == "cot"]
-    assert cot == [(r["generated_tokens"], r["critical_path_tokens"])
-                   for r in oracle_rows if r["paradigm"] == "cot"]  # one thread: no turns to take
+def test_replay_with_fewer_slots_than_threads_is_still_the_oracle_run(tmp_path, oracle_rows):
+    # 4 slots for up to ~20 threads: they decode in turns within each step, so no count moves
+    replay = run_rows(tmp_path, "r", "--policy", "replay", "--seq-max", "4", "--threads", "2")
+    assert max(r["threads"] for r in replay) > 4
+    for mine, oracle in zip(replay, oracle_rows):
+        assert {key: mine[key] for key in COUNTS} == {key: oracle[key] for key in COUNTS}

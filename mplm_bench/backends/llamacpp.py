@@ -91,20 +91,24 @@ class LlamaCppBackend:
     # -- public API ------------------------------------------------------------------
 
     def step(self, feeds: dict[int, list[int]]) -> dict[int, int]:
-        """One logical batched decode: append feeds, sample one token per thread."""
+        """One logical batched decode: append feeds, sample one token per thread. More
+        threads than slots decode in groups of n_slots, one llama_decode each (chunked by
+        n_batch), resident threads first so that only the rest are restored."""
         if not feeds:
             return {}
-        if len(feeds) > self.n_slots:
-            raise ValueError(
-                f"{len(feeds)} threads fed in one step, backend has {self.n_slots} slots")
         if any(len(toks) == 0 for toks in feeds.values()):
             raise ValueError("every feed must hold at least one token")
         self._check_open()
-        if self.config.share_prefixes:
-            feeds = {thread: self._skip_shared_prefix(thread, toks)
-                     for thread, toks in feeds.items()}
+        order = list(feeds)  # a batch's order changes llama.cpp's numerics: keep the caller's
+        if len(order) > self.n_slots:
+            order.sort(key=lambda t: t not in self._threads or self._threads[t].slot is None)
         out: dict[int, int] = {}
-        self._feed(feeds, out, sample=True)
+        for start in range(0, len(order), self.n_slots):
+            group = {thread: feeds[thread] for thread in order[start:start + self.n_slots]}
+            if self.config.share_prefixes:
+                group = {thread: self._skip_shared_prefix(thread, toks)
+                         for thread, toks in group.items()}
+            self._feed(group, out, sample=True)
         return out
 
     def fork(self, parent: int, child: int) -> None:

@@ -13,16 +13,8 @@ class ModelPolicy:
         self.tolerant = tolerant  # a segment also ends at an action inside a line
         self.tokenizer = backend.tokenizer
         self._fed: dict[int, int] = {}  # thread id -> tokens of its context already in KV
-        self._last_step: dict[int, int] = {}  # who waited longest, when threads outnumber slots
-        self._step = 0
-
-    def _batch(self, runnable: list[Thread]) -> list[Thread]:
-        if len(runnable) <= self.backend.n_slots:
-            return runnable
-        # finish segments in progress first (their KV is resident, nothing to park), then
-        # the threads that waited longest
-        ordered = sorted(runnable, key=lambda t: (not t.pending, self._last_step.get(t.id, -1), t.id))
-        return ordered[: self.backend.n_slots]
+        self._ends_line: dict[int, bool] = {}  # token id -> its text holds a newline
+        self._newline_at: dict[int, int] = {}  # thread id -> last newline token of its segment
 
     def _unfed(self, thread: Thread) -> list[int]:
         """Context tokens not yet in the KV: inserted lines and the last sampled token."""
@@ -30,19 +22,19 @@ class ModelPolicy:
         return thread.tokens[start:].tolist() + thread.pending[max(0, start - committed):]
 
     def advance(self, runnable: list[Thread]) -> tuple[int, list[tuple[Thread, str]]]:
-        batch = self._batch(runnable)
+        """Every runnable thread advances one token (lockstep: the backend decodes more
+        threads than it has slots in turns within the step), so a run's tokens, messages
+        and critical path do not depend on how many sequences the backend holds."""
         feeds = {}
-        for thread in batch:
+        for thread in runnable:
             if thread.at_boundary:
                 self.begin_segment(thread)
                 thread.at_boundary = False
             feeds[thread.id] = self._unfed(thread)
         sampled = self.backend.step(feeds)
-        self._step += 1
         completed = []
-        for thread in batch:
+        for thread in runnable:
             self._fed[thread.id] = thread.context_len
-            self._last_step[thread.id] = self._step
             thread.pending.append(self.next_token(thread, sampled[thread.id]))
             text = self.segment_text(thread)
             if text is not None:
@@ -52,16 +44,36 @@ class ModelPolicy:
     # ---- what a subclass may change: which token a step commits, when a segment ends ----
     def begin_segment(self, thread: Thread) -> None:
         self.backend.reset_sampler(thread.id)  # the grammar's state back to its root
+        self._newline_at.pop(thread.id, None)
 
     def next_token(self, thread: Thread, sampled: int) -> int:
         return sampled
 
     def segment_text(self, thread: Thread) -> str | None:
-        """The segment's text once it is complete (an action line or end of text), else None."""
-        text = self.tokenizer.decode(thread.pending)
-        if thread.pending[-1] == self.tokenizer.eos or protocol.find_action_end(text, self.tolerant) is not None:
-            return text
-        return None
+        """The segment's text once it is complete (an action line or end of text), else None.
+        A line completes only with a token that holds a newline, and lines before the
+        previous such token were read then: a step decodes the last lines only, so the
+        per-token cost stays flat as a segment grows."""
+        pending, last = thread.pending, thread.pending[-1]
+        if last == self.tokenizer.eos:
+            return self.tokenizer.decode(pending)
+        if not self._holds_newline(last):
+            return None
+        previous = self._newline_at.get(thread.id)  # index in pending of that token
+        self._newline_at[thread.id] = len(pending) - 1
+        if previous is None:
+            lines = self.tokenizer.decode(pending)
+        else:  # from the previous newline token's first newline: what it began is unread
+            tail = self.tokenizer.decode(pending[previous:])
+            lines = tail[tail.find(protocol.LINE_END) + 1:]
+        if protocol.find_action_end(lines, self.tolerant) is None:
+            return None
+        return self.tokenizer.decode(pending)
+
+    def _holds_newline(self, token: int) -> bool:
+        if token not in self._ends_line:
+            self._ends_line[token] = protocol.LINE_END in self.tokenizer.decode([token])
+        return self._ends_line[token]
 
     def cancel(self, thread: Thread) -> None:
         pass  # thread.pending already holds every token decoded
@@ -73,4 +85,4 @@ class ModelPolicy:
     def on_end(self, thread: Thread) -> None:
         self.backend.release(thread.id)
         self._fed.pop(thread.id, None)
-        self._last_step.pop(thread.id, None)
+        self._newline_at.pop(thread.id, None)
