@@ -134,14 +134,16 @@ def tasks() -> None:
 def bench_decode(
     threads: str = typer.Option("1,8,32", help="comma-separated batch widths (threads)"),
     tokens: int = typer.Option(64, min=4, help="tokens decoded per thread"),
-    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    context: int = typer.Option(0, min=0, help="tokens of prompt prefilled into each thread "
+                                "before decoding (0: a short count prompt)"),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP + " (e.g. sudoku-protocol)"),
     cpu_threads: int = typer.Option(0, help="CPU threads for llama.cpp [0: all cores]"),
     n_gpu_layers: int = typer.Option(0, help="layers offloaded to the GPU"),
     repeats: int = typer.Option(3, min=1, help="interleaved runs per side; the best counts"),
 ) -> None:
     """Runtime decode tokens/s beside a minimal raw llama.cpp batched loop, and their ratio."""
     console.guarded(lambda: console.show_bench_decode(threads, tokens, model, cpu_threads,
-                                                      n_gpu_layers, repeats))
+                                                      n_gpu_layers, repeats, context))
 
 
 @app.command("show")

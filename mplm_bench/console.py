@@ -206,7 +206,7 @@ def show_tasks() -> None:
 
 
 def show_bench_decode(widths: str, tokens: int, model: str | None, cpu_threads: int,
-                      n_gpu_layers: int, repeats: int) -> None:
+                      n_gpu_layers: int, repeats: int, context: int = 0) -> None:
     from mplm_bench.bench import bench_decode
 
     try:
@@ -214,11 +214,11 @@ def show_bench_decode(widths: str, tokens: int, model: str | None, cpu_threads: 
     except ValueError:
         raise TaskInputError(f"--threads takes comma-separated integers, got {widths!r}") from None
     table = Table(title=f"decode throughput, {tokens} tokens per thread, best of {repeats}")
-    for heading in ("threads", "runtime tok/s", "raw llama.cpp tok/s", "ratio"):
+    for heading in ("threads", "prompt tokens", "runtime tok/s", "raw llama.cpp tok/s", "ratio"):
         table.add_column(heading, justify="right")
     with stderr.status("decoding..."):
-        rows = bench_decode(width_list, tokens, model, cpu_threads, n_gpu_layers, repeats)
+        rows = bench_decode(width_list, tokens, model, cpu_threads, n_gpu_layers, repeats, context)
     for row in rows:
-        table.add_row(str(row.width), f"{row.runtime_tok_s:,.1f}", f"{row.raw_tok_s:,.1f}",
-                      f"{row.ratio:.2f}")
+        table.add_row(str(row.width), f"{row.context:,}", f"{row.runtime_tok_s:,.1f}",
+                      f"{row.raw_tok_s:,.1f}", f"{row.ratio:.2f}")
     stdout.print(table)
